@@ -1,0 +1,250 @@
+"""The ``dos-adapters`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adapters import __version__
+from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, discover_adapters, find_source
+from adapters.core.config import ConfigError, build_schema, env_variables, load_config, redact, secret_values
+from adapters.core.entities import EntityError, tenant_name
+from adapters.core.logs import configure_logging
+from adapters.core.outbox import Outbox, OutboxError
+from adapters.core.runner import Runtime, normalize_payload
+from adapters.core.sinks import DeadLetterFile
+from adapters.core.validation import entity_problems
+
+EXIT_REJECTED = 3
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DOS_CONFIG",
+    help="TOML configuration file (env DOS_CONFIG). Without one, defaults and DOS_* variables apply.",
+)
+
+
+def _sections(adapters: dict[str, type[Adapter]]) -> dict[str, dict[str, Any]]:
+    return {name: adapter.section_schema() for name, adapter in adapters.items()}
+
+
+def _load(config_path: Path | None) -> tuple[dict[str, Any], dict[str, type[Adapter]]]:
+    adapters = discover_adapters()
+    try:
+        config = load_config(config_path, _sections(adapters))
+    except ConfigError as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+    configure_logging(
+        config["log"]["level"], config["log"]["format"], secret_values(config, build_schema(_sections(adapters)))
+    )
+    return config, adapters
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dos-adapters")
+def main() -> None:
+    """Regional sensor and open data -> FIWARE Smart Data Models -> Orion-LD."""
+
+
+@main.command("list")
+def list_adapters() -> None:
+    """Adapters, their source kinds and the Smart Data Models types they emit."""
+    for name, adapter in discover_adapters().items():
+        click.echo(f"{name}  ({adapter.mode}, tenant {adapter.default_tenant}) - {adapter.title}")
+        for source in adapter.sources:
+            click.echo(f"  {source.name}: {', '.join(source.entity_types)}")
+            click.echo(f"      {source.description}")
+            click.echo(f"      default url: {source.default_url}")
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Poll every enabled adapter once, deliver, print the summary and exit.")
+@click.option("--offline", is_flag=True, help="Replay the recorded sample payloads shipped with the package.")
+@click.option("--adapter", "only", multiple=True, help="Run only this adapter (repeatable).")
+def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ...]) -> None:
+    """Run the adapters: on their schedules, or --once. Without [broker] url, entities go to an NDJSON file."""
+    config, adapters = _load(config_path)
+    unknown = set(only) - set(adapters)
+    if unknown:
+        raise click.UsageError(f"unknown adapter(s): {', '.join(sorted(unknown))}; see 'dos-adapters list'")
+    try:
+        runtime = Runtime(config, {n: a for n, a in adapters.items() if not only or n in only}, offline=offline)
+    except OutboxError as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    try:
+        if not once:
+            runtime.run_forever()
+            return
+        summaries, report = runtime.run_once()
+    finally:
+        runtime.close()
+    for summary in summaries:
+        state = "not modified" if summary.not_modified else (f"ERROR {summary.error}" if summary.error else "ok")
+        click.echo(
+            f"{summary.adapter} [{summary.source} -> tenant {summary.tenant}]: {summary.records} records read, "
+            f"{summary.entities} entities written, {summary.rejected} rejected ({state})"
+        )
+    click.echo(f"output: {runtime.sink.description}")
+    if report.pending:
+        click.echo(
+            f"outbox: {report.pending} entities wait for the broker ({report.error}); "
+            "they are sent on the next run or by 'dos-adapters outbox replay'"
+        )
+    if any(s.rejected for s in summaries):
+        click.echo(f"dead letters: {runtime.dead_letter.path}")
+    if any(s.error for s in summaries):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("source_kind")
+@click.option(
+    "--input", "input_path", required=True, type=click.File("rb"), help="Native payload file ('-' for stdin)."
+)
+@click.option("--tenant", help="Tenant in the entity ids (default: the adapter's).")
+@click.option(
+    "--dead-letter",
+    "dead_letter",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write rejected records here instead of stderr.",
+)
+@click.option("--context", "context_url", help="Add this @context URL to every entity.")
+@config_option
+def normalize(
+    source_kind: str,
+    input_path: Any,
+    tenant: str | None,
+    dead_letter: Path | None,
+    context_url: str | None,
+    config_path: Path | None,
+) -> None:
+    """Print the entities of a native SOURCE_KIND payload as NDJSON. Exit 3 if records were rejected."""
+    config, adapters = _load(config_path)
+    try:
+        adapter, source = find_source(adapters.values(), source_kind)
+    except KeyError:
+        kinds = sorted(s.name for a in adapters.values() for s in a.sources)
+        raise click.UsageError(f"unknown source kind {source_kind!r}; known: {', '.join(kinds)}") from None
+    try:
+        tenant = tenant_name(tenant or config["broker"].get("tenant") or adapter.default_tenant)
+    except EntityError as error:
+        raise click.UsageError(str(error)) from None
+    settings = config["adapters"][adapter.name]
+    try:
+        result = normalize_payload(
+            source, input_path.read(), NormalizeContext(tenant=tenant, settings=settings), origin=input_path.name
+        )
+    except (PayloadError, OSError) as error:
+        click.echo(json.dumps({"file": input_path.name, "reason": str(error)}), err=True)
+        sys.exit(2)
+    out = sys.stdout
+    for entity in result.entities:
+        if context_url:
+            entity = {**entity, "@context": [context_url]}
+        out.write(json.dumps(entity, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sink = DeadLetterFile(dead_letter) if dead_letter else None
+    for rejection in result.rejections:
+        if sink is not None:
+            sink.reject(
+                adapter=adapter.name,
+                source=source.name,
+                tenant=tenant,
+                where=rejection.where,
+                reason=rejection.reason,
+                record=rejection.record,
+            )
+        else:
+            click.echo(
+                json.dumps(
+                    {"where": rejection.where, "reason": rejection.reason, "record": rejection.record},
+                    ensure_ascii=False,
+                    default=str,
+                ),
+                err=True,
+            )
+    if result.rejections:
+        sys.exit(EXIT_REJECTED)
+
+
+@main.command()
+@click.argument("entities_file", type=click.File("rb"))
+def validate(entities_file: Any) -> None:
+    """Check NGSI-LD entities (NDJSON or a JSON array) against the data-model profile. Exit 1 on any failure."""
+    text = entities_file.read().decode("utf-8", "replace").strip()
+    try:
+        if text.startswith("["):
+            items = [(index, entity) for index, entity in enumerate(json.loads(text), start=1)]
+        else:
+            items = [
+                (number, json.loads(line)) for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+            ]
+    except ValueError as error:
+        click.echo(f"{entities_file.name}: not JSON / NDJSON: {error}", err=True)
+        sys.exit(2)
+    failed = 0
+    for number, entity in items:
+        problems = entity_problems(entity) if isinstance(entity, dict) else ["not a JSON object"]
+        for problem in problems:
+            click.echo(
+                f"{entities_file.name}:{number}: {entity.get('id') if isinstance(entity, dict) else ''}: {problem}"
+            )
+        failed += bool(problems)
+    click.echo(f"{len(items) - failed} of {len(items)} entities conform", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect or drain the durable outbox of undelivered entities."""
+
+
+@outbox.command("status")
+@config_option
+def outbox_status(config_path: Path | None) -> None:
+    config, _ = _load(config_path)
+    store = Outbox(Path(config["outbox"]["path"]))
+    try:
+        status = store.status()
+    finally:
+        store.close()
+    click.echo(json.dumps(status.__dict__, indent=2))
+
+
+@outbox.command("replay")
+@config_option
+def outbox_replay(config_path: Path | None) -> None:
+    """Send everything in the outbox now, in order. Exit 1 if something is still waiting."""
+    config, _ = _load(config_path)
+    if not config["broker"].get("url"):
+        raise click.UsageError("no [broker] url configured: nothing to replay to")
+    runtime = Runtime(config, {})
+    try:
+        report = runtime.sink.deliver(force=True)
+    finally:
+        runtime.close()
+    click.echo(json.dumps(report.__dict__))
+    sys.exit(1 if report.pending else 0)
+
+
+@main.command("config")
+@config_option
+@click.option("--env", "show_env", is_flag=True, help="List the environment variables instead.")
+def show_config(config_path: Path | None, show_env: bool) -> None:
+    """Print the effective configuration (secrets redacted) after defaults and environment overrides."""
+    config, adapters = _load(config_path)
+    schema = build_schema(_sections(adapters))
+    if show_env:
+        for name, (path, sub) in env_variables(schema).items():
+            secret = f"  (secret; also {name}_FILE)" if sub.get("writeOnly") else ""
+            click.echo(f"{name}  -> {'.'.join(path)}{secret}")
+        return
+    click.echo(redact(config, schema))

@@ -1,0 +1,124 @@
+"""The adapter interface: an adapter declares itself in class attributes; the core runs it.
+
+An adapter is a class registered in the ``dos_adapters.adapters`` entry-point group (its entry-point
+name is its id everywhere: config section, env prefix, logger). It lists its *source kinds*: how to
+split a native payload into records (``parse``) and how to turn one record into entities
+(``normalize``). Both are pure functions, tested on recorded payloads; fetching, scheduling,
+validation, batching and delivery belong to the core.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata, resources
+from typing import Any, ClassVar, Literal
+
+from adapters.core.entities import Entity
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Adapter",
+    "NormalizeContext",
+    "PayloadError",
+    "RawRecord",
+    "RecordRejected",
+    "SourceKind",
+    "discover_adapters",
+    "find_source",
+]
+
+ENTRY_POINT_GROUP = "dos_adapters.adapters"
+
+RawRecord = Mapping[str, Any]
+
+
+class PayloadError(ValueError):
+    """The whole payload is unreadable (not JSON, wrong shape); no record can be taken from it."""
+
+
+class RecordRejected(ValueError):
+    """One record cannot become a valid entity; the message is the reason a person reads."""
+
+
+@dataclass(frozen=True)
+class NormalizeContext:
+    """Everything a normalise function may depend on, so its output is a pure function of this."""
+
+    tenant: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    name: str
+    description: str
+    entity_types: tuple[str, ...]
+    parse: Callable[[bytes], Sequence[RawRecord]]
+    normalize: Callable[[RawRecord, NormalizeContext], list[Entity]]
+    record_label: Callable[[RawRecord], str]
+    default_url: str
+    sample: str
+    """File name of the recorded payload in the adapter's ``samples/`` folder, replayed by ``--offline``."""
+
+
+class Adapter:
+    """Base of every adapter; subclasses only fill in the class attributes."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    mode: ClassVar[Literal["poll", "push"]] = "poll"
+    sources: ClassVar[tuple[SourceKind, ...]]
+    default_tenant: ClassVar[str]
+    default_interval: ClassVar[int] = 300
+    config_properties: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def section_schema(cls) -> dict[str, Any]:
+        kinds = [source.name for source in cls.sources]
+        return {
+            "properties": {
+                "source": {"enum": kinds, "default": kinds[0], "description": "Which source kind to read."},
+                **cls.config_properties,
+            }
+        }
+
+    @classmethod
+    def source(cls, kind: str) -> SourceKind:
+        for source in cls.sources:
+            if source.name == kind:
+                return source
+        raise KeyError(kind)
+
+    @classmethod
+    def sample_payload(cls, source: SourceKind) -> bytes:
+        package = sys.modules[cls.__module__].__package__ or cls.__module__
+        return resources.files(package).joinpath("samples", source.sample).read_bytes()
+
+    @classmethod
+    def entity_types(cls) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for source in cls.sources for t in source.entity_types))
+
+
+def discover_adapters() -> dict[str, type[Adapter]]:
+    """Adapters installed in the entry-point group, by id; partner packages join the same way."""
+    found: dict[str, type[Adapter]] = {}
+    for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        adapter = entry_point.load()
+        if not (isinstance(adapter, type) and issubclass(adapter, Adapter)):
+            raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) is not an Adapter class")
+        if adapter.name != entry_point.name:
+            raise TypeError(f"entry point {entry_point.name!r} loads adapter named {adapter.name!r}; they must match")
+        found[entry_point.name] = adapter
+    return found
+
+
+def find_source(adapters: Iterable[type[Adapter]], kind: str) -> tuple[type[Adapter], SourceKind]:
+    for adapter in adapters:
+        for source in adapter.sources:
+            if source.name == kind:
+                return adapter, source
+    raise KeyError(kind)

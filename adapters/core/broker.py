@@ -1,0 +1,346 @@
+"""Orion-LD client for batch upserts, over a pooled ``requests`` session.
+
+Exceptions::
+
+    BrokerError                  anything the broker link reports
+    ├── BrokerConfigError        the configuration is wrong (401 after a token refresh, 403, 404,
+    │                            bad TLS): retrying cannot help, a person must act; nothing is dropped
+    └── (transient problems and per-entity rejections are *results*, not exceptions: see UpsertResult)
+
+Every HTTP status is classified by ``STATUS_POLICY`` (a table, so the policy is read in one place).
+A batch is at most ``max_batch_entities`` entities and ``max_payload_bytes`` bytes; a 413 halves it.
+Upserts always use ``options=update``: the default ``replace`` deletes and re-creates the entity,
+which then briefly vanishes from queries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import requests
+
+from adapters.core.entities import Entity
+
+__all__ = [
+    "STATUS_POLICY",
+    "Action",
+    "BrokerClient",
+    "BrokerConfigError",
+    "BrokerError",
+    "OAuth2ClientCredentials",
+    "UpsertResult",
+    "encode_entities",
+]
+
+log = logging.getLogger("dos_adapters.broker")
+
+UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
+JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+
+
+class BrokerError(Exception):
+    """A problem on the link to the broker."""
+
+
+class BrokerConfigError(BrokerError):
+    """The broker refuses us for a reason only a configuration change fixes."""
+
+
+class Action(Enum):
+    DELIVERED = "delivered"
+    PARTIAL = "partial"  # 207: read the body entity by entity
+    RETRY = "retry"  # transient: keep in the outbox, back off
+    SPLIT = "split"  # 413: halve the batch
+    REJECT = "reject"  # the broker will never accept these entities as they are
+    CONFIG = "config"  # a person must fix the configuration
+
+
+@dataclass(frozen=True)
+class StatusPolicy:
+    action: Action
+    hint: str
+
+
+STATUS_POLICY: Mapping[int, StatusPolicy] = {
+    201: StatusPolicy(Action.DELIVERED, "created"),
+    204: StatusPolicy(Action.DELIVERED, "updated"),
+    207: StatusPolicy(Action.PARTIAL, "some entities failed; a 207 without errors is a success"),
+    400: StatusPolicy(Action.REJECT, "the broker refused the batch as malformed; see the dead-letter file"),
+    401: StatusPolicy(Action.CONFIG, "unauthorised: check [broker] token or [broker.oauth2]"),
+    403: StatusPolicy(Action.CONFIG, "forbidden: the token lacks the right to write entities for this tenant"),
+    404: StatusPolicy(Action.CONFIG, "not found: [broker] url must be the broker root (no /ngsi-ld path)"),
+    408: StatusPolicy(Action.RETRY, "request timeout"),
+    409: StatusPolicy(Action.REJECT, "conflict"),
+    413: StatusPolicy(Action.SPLIT, "payload too large: lower [broker] max_payload_bytes to the broker's limit"),
+    415: StatusPolicy(Action.REJECT, "unsupported media type"),
+    422: StatusPolicy(Action.REJECT, "unprocessable"),
+    429: StatusPolicy(Action.RETRY, "rate limited"),
+    500: StatusPolicy(Action.RETRY, "broker internal error"),
+    502: StatusPolicy(Action.RETRY, "bad gateway in front of the broker"),
+    503: StatusPolicy(Action.RETRY, "unavailable (also: the broker cannot fetch the @context; serve it locally)"),
+    504: StatusPolicy(Action.RETRY, "gateway timeout"),
+}
+
+
+def policy_for(status: int) -> StatusPolicy:
+    if status in STATUS_POLICY:
+        return STATUS_POLICY[status]
+    if status >= 500:
+        return StatusPolicy(Action.RETRY, f"server error {status}")
+    if 200 <= status < 300:
+        return StatusPolicy(Action.DELIVERED, f"success {status}")
+    return StatusPolicy(Action.REJECT, f"client error {status}")
+
+
+@dataclass
+class UpsertResult:
+    requests: int = 0
+    delivered: list[str] = field(default_factory=list)
+    pending: list[Entity] = field(default_factory=list)
+    """Not delivered for a transient reason; to be retried in the same order."""
+    rejected: list[tuple[Entity, dict[str, Any]]] = field(default_factory=list)
+    """Refused for good, each with the broker's ProblemDetails."""
+    transient_error: str | None = None
+    retry_after: float | None = None
+
+
+def encode_entities(entities: Sequence[Entity]) -> bytes:
+    return json.dumps(entities, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _encoded_size(entity: Entity) -> int:
+    return len(json.dumps(entity, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def split_batches(entities: Sequence[Entity], max_entities: int, max_bytes: int) -> Iterator[list[Entity]]:
+    """Consecutive batches within both limits; an entity alone above the byte limit goes alone."""
+    batch: list[Entity] = []
+    size = 2  # the brackets
+    for entity in entities:
+        entity_size = _encoded_size(entity) + 1  # and its comma
+        if batch and (len(batch) >= max_entities or size + entity_size > max_bytes):
+            yield batch
+            batch, size = [], 2
+        batch.append(entity)
+        size += entity_size
+    if batch:
+        yield batch
+
+
+def _problem(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and ("title" in body or "detail" in body):
+        problem = dict(body)
+    else:
+        problem = {"title": response.reason or "", "detail": response.text[:500]}
+    problem.setdefault("status", response.status_code)
+    return problem
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class OAuth2ClientCredentials:
+    """Client-credentials grant with the token cached until shortly before it expires."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._token_url = token_url
+        self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+        if scope:
+            self._form["scope"] = scope
+        self._timeout = timeout
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def token(self, *, refresh: bool = False) -> str:
+        with self._lock:
+            if refresh or self._token is None or time.monotonic() >= self._expires_at:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def _fetch(self) -> None:
+        try:
+            response = self._session.post(self._token_url, data=self._form, timeout=self._timeout)
+        except requests.RequestException as error:
+            raise BrokerError(f"token endpoint {self._token_url} unreachable: {error.__class__.__name__}") from None
+        if response.status_code in (400, 401, 403):
+            raise BrokerConfigError(
+                f"token endpoint refused the client credentials ({response.status_code}): check [broker.oauth2]"
+            )
+        if response.status_code != 200:
+            raise BrokerError(f"token endpoint answered {response.status_code}")
+        body = response.json()
+        self._token = str(body["access_token"])
+        lifetime = float(body.get("expires_in", 300))
+        self._expires_at = time.monotonic() + max(0.0, lifetime - min(30.0, lifetime / 2))
+
+
+class BrokerClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        context_url: str,
+        token: str | None = None,
+        oauth2: Mapping[str, str] | None = None,
+        verify_tls: bool = True,
+        timeout: float = 10.0,
+        max_batch_entities: int = 1000,
+        max_payload_bytes: int = 1_048_576,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = url.rstrip("/")
+        self.max_batch_entities = max_batch_entities
+        self.max_payload_bytes = max_payload_bytes
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._session.verify = verify_tls
+        if not verify_tls:
+            log.warning("TLS verification of the broker is OFF ([broker] verify_tls = false): lab use only")
+        self._static_token = token or None
+        self._oauth2 = (
+            OAuth2ClientCredentials(
+                self._session,
+                oauth2["token_url"],
+                oauth2["client_id"],
+                oauth2["client_secret"],
+                oauth2.get("scope"),
+                timeout,
+            )
+            if oauth2
+            else None
+        )
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Link": f'<{context_url}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"',
+        }
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _auth_header(self, refresh: bool = False) -> dict[str, str]:
+        if self._oauth2 is not None:
+            return {"Authorization": f"Bearer {self._oauth2.token(refresh=refresh)}"}
+        if self._static_token:
+            return {"Authorization": f"Bearer {self._static_token}"}
+        return {}
+
+    def _post(self, tenant: str | None, body: bytes) -> requests.Response:
+        headers = dict(self._headers)
+        if tenant:
+            headers["NGSILD-Tenant"] = tenant
+        url = f"{self.base_url}{UPSERT_PATH}?options=update"
+        response = self._session.post(url, data=body, headers={**headers, **self._auth_header()}, timeout=self.timeout)
+        if response.status_code == 401 and self._oauth2 is not None:
+            response.close()
+            response = self._session.post(
+                url, data=body, headers={**headers, **self._auth_header(refresh=True)}, timeout=self.timeout
+            )
+        return response
+
+    def upsert(self, tenant: str | None, entities: Sequence[Entity]) -> UpsertResult:
+        """Send in order; stop at the first transient failure so nothing overtakes what is pending."""
+        result = UpsertResult()
+        queue = list(split_batches(entities, self.max_batch_entities, self.max_payload_bytes))
+        while queue:
+            batch = queue.pop(0)
+            outcome = self._send(tenant, batch, result)
+            if outcome is Action.SPLIT:
+                if len(batch) == 1:
+                    problem = {
+                        "title": "Payload Too Large",
+                        "status": 413,
+                        "detail": "this entity alone exceeds the broker's payload limit",
+                    }
+                    result.rejected.append((batch[0], problem))
+                    continue
+                middle = len(batch) // 2
+                queue[:0] = [batch[:middle], batch[middle:]]
+            elif outcome is Action.RETRY:
+                result.pending.extend(entity for rest in queue for entity in rest)
+                break
+        return result
+
+    def _send(self, tenant: str | None, batch: list[Entity], result: UpsertResult) -> Action:
+        result.requests += 1
+        try:
+            response = self._post(tenant, encode_entities(batch))
+        except requests.exceptions.SSLError as error:
+            raise BrokerConfigError(f"TLS handshake with {self.base_url} failed: {error}") from None
+        except requests.RequestException as error:
+            result.pending.extend(batch)
+            result.transient_error = f"{error.__class__.__name__}: broker {self.base_url} unreachable"
+            return Action.RETRY
+        with response:
+            policy = policy_for(response.status_code)
+            if policy.action is Action.DELIVERED:
+                result.delivered.extend(entity["id"] for entity in batch)
+            elif policy.action is Action.PARTIAL and self._read_multi_status(response, batch, result):
+                return Action.RETRY
+            elif policy.action is Action.RETRY:
+                result.pending.extend(batch)
+                result.transient_error = f"{response.status_code}: {policy.hint}"
+                result.retry_after = _retry_after(response)
+            elif policy.action is Action.REJECT:
+                problem = _problem(response)
+                problem.setdefault("hint", policy.hint)
+                result.rejected.extend((entity, problem) for entity in batch)
+            elif policy.action is Action.CONFIG:
+                raise BrokerConfigError(f"{response.status_code} from {self.base_url}: {policy.hint}")
+            return policy.action
+
+    @staticmethod
+    def _read_multi_status(response: requests.Response, batch: list[Entity], result: UpsertResult) -> bool:
+        """Sort a 207 entity by entity; True when some failed transiently (later batches must wait)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        errors = {
+            item.get("entityId"): item.get("error", {})
+            for item in (body.get("errors") or [] if isinstance(body, dict) else [])
+            if isinstance(item, dict)
+        }
+        transient = False
+        for entity in batch:
+            problem = errors.get(entity["id"])
+            if problem is None:
+                result.delivered.append(entity["id"])
+                continue
+            status = problem.get("status") if isinstance(problem.get("status"), int) else 400
+            if policy_for(status).action is Action.RETRY:
+                transient = True
+                result.pending.append(entity)
+                result.transient_error = f"207 with transient error {status} for {entity['id']}"
+            else:
+                result.rejected.append((entity, dict(problem)))
+        return transient

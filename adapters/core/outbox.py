@@ -1,0 +1,182 @@
+"""Durable outbox: every entity is committed here before the broker sees it (write-ahead).
+
+SQLite in WAL mode with ``synchronous=FULL``: a committed row survives ``kill -9`` and power loss.
+Rows are delivered strictly in ``seq`` order; what the broker did not take goes back into the
+position of the first row of the attempt, so nothing overtakes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.core.entities import Entity
+
+__all__ = ["Outbox", "OutboxError", "OutboxRow", "OutboxStatus"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    source TEXT NOT NULL,
+    entity_count INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    enqueued_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox file cannot be written (disk full, read-only, corrupt): nothing was accepted."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    tenant: str
+    source: str
+    entities: list[Entity]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    path: str
+    batches: int
+    entities: int
+    oldest: str | None
+    last_error: str | None
+    tenants: dict[str, int]
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise OutboxError(f"outbox {path}: cannot open: {error}") from None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements in one transaction; on failure nothing of them is kept."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox {self.path}: write failed ({error}); nothing was accepted") from None
+
+    def append(self, tenant: str, source: str, batches: Sequence[Sequence[Entity]]) -> None:
+        now = datetime.now(UTC).isoformat()
+        self._write(
+            [
+                (
+                    "INSERT INTO batches (tenant, source, entity_count, body, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        tenant,
+                        source,
+                        len(batch),
+                        json.dumps(list(batch), ensure_ascii=False, separators=(",", ":")),
+                        now,
+                    ),
+                )
+                for batch in batches
+                if batch
+            ]
+        )
+
+    def head(self, max_entities: int, max_bytes: int) -> list[OutboxRow]:
+        """The oldest rows of one tenant that fit together into one request (at least one row)."""
+        rows: list[OutboxRow] = []
+        total_entities = 0
+        total_bytes = 2
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT seq, tenant, source, entity_count, body, attempts FROM batches ORDER BY seq LIMIT 1000"
+            )
+            for seq, tenant, source, count, body, attempts in cursor:
+                if rows and (
+                    tenant != rows[0].tenant
+                    or total_entities + count > max_entities
+                    or total_bytes + len(body) > max_bytes
+                ):
+                    break
+                rows.append(OutboxRow(seq, tenant, source, json.loads(body), attempts))
+                total_entities += count
+                total_bytes += len(body)
+            cursor.close()
+        return rows
+
+    def settle(self, rows: Sequence[OutboxRow], pending: Sequence[Entity], error: str | None) -> None:
+        """Remove delivered rows; what is still pending takes the place of the first row."""
+        if not rows:
+            return
+        first, *others = rows
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            ("DELETE FROM batches WHERE seq = ?", (row.seq,)) for row in others
+        ]
+        if pending:
+            statements.append(
+                (
+                    "UPDATE batches SET body = ?, entity_count = ?, attempts = attempts + 1, last_error = ?"
+                    " WHERE seq = ?",
+                    (
+                        json.dumps(list(pending), ensure_ascii=False, separators=(",", ":")),
+                        len(pending),
+                        error,
+                        first.seq,
+                    ),
+                )
+            )
+        else:
+            statements.append(("DELETE FROM batches WHERE seq = ?", (first.seq,)))
+        self._write(statements)
+
+    def record_error(self, rows: Sequence[OutboxRow], error: str) -> None:
+        self._write(
+            [
+                ("UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, row.seq))
+                for row in rows
+            ]
+        )
+
+    def pending_entities(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COALESCE(SUM(entity_count), 0) FROM batches").fetchone()
+        return int(count)
+
+    def status(self) -> OutboxStatus:
+        with self._lock:
+            batches, entities, oldest = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(entity_count), 0), MIN(enqueued_at) FROM batches"
+            ).fetchone()
+            last_error = self._db.execute(
+                "SELECT last_error FROM batches WHERE last_error IS NOT NULL ORDER BY seq LIMIT 1"
+            ).fetchone()
+            tenants = dict(
+                self._db.execute(
+                    "SELECT tenant, SUM(entity_count) FROM batches GROUP BY tenant ORDER BY tenant"
+                ).fetchall()
+            )
+        return OutboxStatus(str(self.path), batches, entities, oldest, last_error[0] if last_error else None, tenants)

@@ -1,0 +1,217 @@
+"""Where entities go: the broker (through the outbox) or an NDJSON file; rejects go to the dead-letter file.
+
+``BrokerSink.write`` commits entities to the outbox first and only then tries the broker, so a crash
+at any point after ``write`` returns loses nothing: the next start replays the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapters.core.broker import BrokerClient, BrokerConfigError, split_batches
+from adapters.core.entities import Entity
+from adapters.core.outbox import Outbox
+
+__all__ = ["BrokerSink", "DeadLetterFile", "DeliveryReport", "FileSink", "Sink"]
+
+log = logging.getLogger("dos_adapters.sink")
+
+
+def _ndjson_line(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+
+
+class _AppendOnlyFile:
+    """Whole lines only: each write is one ``write`` call on an O_APPEND file, then flushed and synced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def append(self, lines: Sequence[bytes]) -> None:
+        if not lines:
+            return
+        data = b"".join(lines)
+        with self._lock:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(descriptor, data)
+                while written < len(data):
+                    written += os.write(descriptor, data[written:])
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+
+class DeadLetterFile(_AppendOnlyFile):
+    """NDJSON of everything rejected, each with source, where, reason and time, so nothing is silently lost."""
+
+    def reject(
+        self,
+        *,
+        adapter: str,
+        source: str,
+        reason: str,
+        record: Any = None,
+        entity: Entity | None = None,
+        where: str | None = None,
+        tenant: str | None = None,
+        problem: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "adapter": adapter,
+            "source": source,
+        }
+        if tenant is not None:
+            entry["tenant"] = tenant
+        if where is not None:
+            entry["where"] = where
+        entry["reason"] = reason
+        if problem is not None:
+            entry["problem"] = dict(problem)
+        if record is not None:
+            entry["record"] = record
+        if entity is not None:
+            entry["entity"] = entity
+        self.append([_ndjson_line(entry)])
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    rejected: int = 0
+    pending: int = 0
+    requests: int = 0
+    error: str | None = None
+
+
+class Sink(Protocol):
+    @property
+    def description(self) -> str: ...
+
+    def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None: ...
+
+    def deliver(self, *, force: bool = False) -> DeliveryReport: ...
+
+    def close(self) -> None: ...
+
+
+class FileSink(_AppendOnlyFile):
+    """The embedded default without a broker: one entity per line, the format ``normalize`` prints."""
+
+    @property
+    def description(self) -> str:
+        return f"file {self.path}"
+
+    def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None:
+        self.append([_ndjson_line(entity) for entity in entities])
+
+    def deliver(self, *, force: bool = False) -> DeliveryReport:
+        return DeliveryReport()
+
+    def close(self) -> None:
+        return None
+
+
+class BrokerSink:
+    def __init__(
+        self,
+        client: BrokerClient,
+        outbox: Outbox,
+        dead_letter: DeadLetterFile,
+        *,
+        max_backoff: float = 300.0,
+        base_backoff: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.outbox = outbox
+        self.dead_letter = dead_letter
+        self.max_backoff = max_backoff
+        self.base_backoff = base_backoff
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._deliver_lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"broker {self.client.base_url} (outbox {self.outbox.path})"
+
+    def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None:
+        """Durable once this returns (raises OutboxError otherwise); delivery happens in ``deliver``."""
+        batches = split_batches(entities, self.client.max_batch_entities, self.client.max_payload_bytes)
+        self.outbox.append(tenant, source, list(batches))
+
+    def backoff_remaining(self) -> float:
+        return max(0.0, self._next_attempt - time.monotonic())
+
+    def _back_off(self, retry_after: float | None) -> None:
+        self._failures += 1
+        ceiling = min(self.max_backoff, self.base_backoff * 2 ** (self._failures - 1))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_backoff))
+        self._next_attempt = time.monotonic() + delay
+
+    def deliver(self, *, force: bool = False) -> DeliveryReport:
+        """Drain the outbox in order until it is empty or the broker fails; honours the backoff unless forced."""
+        report = DeliveryReport()
+        with self._deliver_lock:
+            if not force and time.monotonic() < self._next_attempt:
+                report.pending = self.outbox.pending_entities()
+                report.error = f"backing off for {self.backoff_remaining():.1f} s"
+                return report
+            while rows := self.outbox.head(self.client.max_batch_entities, self.client.max_payload_bytes):
+                tenant = rows[0].tenant
+                entities = [entity for row in rows for entity in row.entities]
+                try:
+                    result = self.client.upsert(tenant, entities)
+                except BrokerConfigError as error:
+                    self.outbox.record_error(rows, str(error))
+                    self._back_off(None)
+                    report.error = str(error)
+                    log.error("broker configuration problem, %d entities kept in the outbox: %s", len(entities), error)
+                    break
+                report.requests += result.requests
+                report.delivered += len(result.delivered)
+                for entity, problem in result.rejected:
+                    self.dead_letter.reject(
+                        adapter=rows[0].source,
+                        source="broker",
+                        tenant=tenant,
+                        entity=entity,
+                        reason=f"broker refused entity {entity.get('id')}: "
+                        f"{problem.get('title', '')} {problem.get('detail', '')}".strip(),
+                        problem=problem,
+                    )
+                report.rejected += len(result.rejected)
+                self.outbox.settle(rows, result.pending, result.transient_error)
+                if result.pending:
+                    self._back_off(result.retry_after)
+                    report.error = result.transient_error
+                    log.warning(
+                        "broker not reachable (%s); %d entities wait in the outbox, next try in %.1f s",
+                        result.transient_error,
+                        self.outbox.pending_entities(),
+                        self.backoff_remaining(),
+                    )
+                    break
+                self._failures = 0
+                self._next_attempt = 0.0
+            report.pending = self.outbox.pending_entities()
+        return report
+
+    def close(self) -> None:
+        self.client.close()
+        self.outbox.close()
