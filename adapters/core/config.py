@@ -223,11 +223,14 @@ def load_config(
     path: Path | None,
     adapter_sections: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None = None,
+    *,
+    document: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Read, override from the environment, fill defaults, validate; raise ConfigError listing every problem."""
+    """Read (the file, or ``document`` already parsed), override from the environment, fill defaults,
+    validate; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
     schema = build_schema(adapter_sections)
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = copy.deepcopy(dict(document)) if document is not None else {}
     if path is not None:
         try:
             with path.open("rb") as handle:

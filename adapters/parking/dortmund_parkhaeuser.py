@@ -109,9 +109,10 @@ def _location(record: RawRecord, settings: Mapping[str, Any]) -> Attribute:
     point = record.get("geo_point_2d")
     if isinstance(point, Mapping) and point.get("lon") is not None and point.get("lat") is not None:
         try:
-            return geo_point(float(point["lon"]), float(point["lat"]))
+            lon, lat = float(point["lon"]), float(point["lat"])
         except (TypeError, ValueError):
             raise RecordRejected(f"geo_point_2d={point!r}: lon/lat are not numbers") from None
+        return geo_point(lon, lat)
     known = settings.get("locations", {}).get(str(record.get("id")))
     if known is not None:
         return geo_point(float(known[0]), float(known[1]))
