@@ -42,9 +42,9 @@ FORBIDDEN_NAME_CHARS = re.compile(r"[<>\"'=;()\s]")
 
 def datamodels_root() -> Traversable:
     """``datamodels/`` beside the package in a checkout, else the copy installed as adapters.datamodels."""
-    checkout = Path(__file__).resolve().parents[2] / "datamodels"
-    if checkout.is_dir():
-        return checkout
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "setup.cfg").is_file() and (checkout / "datamodels").is_dir():
+        return checkout / "datamodels"
     return resources.files("adapters.datamodels")
 
 

@@ -44,7 +44,7 @@ def no_network() -> Iterator[None]:
         raise AssertionError(f"network access attempted during normalisation: {args!r}")
 
     original_connect, original_create = socket.socket.connect, socket.create_connection
-    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
+    socket.socket.connect = refuse  # type: ignore[method-assign]
     socket.create_connection = refuse  # type: ignore[assignment]
     try:
         yield
