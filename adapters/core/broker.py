@@ -197,9 +197,14 @@ class OAuth2ClientCredentials:
             )
         if response.status_code != 200:
             raise BrokerError(f"token endpoint answered {response.status_code}")
-        body = response.json()
-        self._token = str(body["access_token"])
-        lifetime = float(body.get("expires_in", 300))
+        try:
+            body = response.json()
+            self._token = str(body["access_token"])
+            lifetime = float(body.get("expires_in", 300))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise BrokerConfigError(
+                f"token endpoint {self._token_url} answered 200 without an access_token: check [broker.oauth2]"
+            ) from None
         self._expires_at = time.monotonic() + max(0.0, lifetime - min(30.0, lifetime / 2))
 
 
@@ -299,6 +304,12 @@ class BrokerClient:
         except requests.RequestException as error:
             result.pending.extend(batch)
             result.transient_error = f"{error.__class__.__name__}: broker {self.base_url} unreachable"
+            return Action.RETRY
+        except BrokerConfigError:
+            raise
+        except BrokerError as error:  # the OAuth2 token endpoint is down: as transient as the broker being down
+            result.pending.extend(batch)
+            result.transient_error = str(error)
             return Action.RETRY
         with response:
             policy = policy_for(response.status_code)

@@ -185,6 +185,8 @@ def _set_path(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None
     node = config
     for key in path[:-1]:
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return  # the file has a value where a table belongs; validation reports that key
     node[path[-1]] = value
 
 
@@ -240,8 +242,10 @@ def load_config(
         except tomllib.TOMLDecodeError as error:
             raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
     problems = _apply_env(config, schema, environ)
+    adapters = config.setdefault("adapters", {})
     for name in adapter_sections:
-        config.setdefault("adapters", {}).setdefault(name, {})
+        if isinstance(adapters, dict):
+            adapters.setdefault(name, {})
     _apply_defaults(config, schema)
     where = f"{path}: " if path is not None else ""
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -252,7 +256,7 @@ def load_config(
         secret = _is_secret_path(schema, path_parts)
         message = f"{violation.validator} check failed" if secret else violation.message
         problems.append(f"{where}{key}: {message}")
-    for name, section in config.get("adapters", {}).items():
+    for name, section in (adapters.items() if isinstance(adapters, dict) else ()):
         if isinstance(section, dict) and "interval" in section and "cron" in section:
             problems.append(f"{where}adapters.{name}: set either interval or cron, not both")
     if problems:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from adapters import __version__
@@ -19,6 +20,17 @@ from adapters import __version__
 __all__ = ["FetchError", "Fetched", "SourceFetcher"]
 
 USER_AGENT = f"dos-adapters/{__version__} (+https://github.com/dos-adapters/dos-adapters)"
+
+
+MAX_RETRY_AFTER = 60.0
+
+
+class _CappedRetry(Retry):
+    """Honour Retry-After, but never let one source hold a poll thread for longer than a minute."""
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, MAX_RETRY_AFTER)
 
 
 class FetchError(Exception):
@@ -38,7 +50,7 @@ class Fetched:
 class SourceFetcher:
     def __init__(self, *, retries: int = 3, backoff: float = 1.0) -> None:
         self._session = requests.Session()
-        retry = Retry(
+        retry = _CappedRetry(
             total=retries,
             connect=retries,
             read=retries,

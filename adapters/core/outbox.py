@@ -116,15 +116,16 @@ class Outbox:
                 "SELECT seq, tenant, source, entity_count, body, attempts FROM batches ORDER BY seq LIMIT 1000"
             )
             for seq, tenant, source, count, body, attempts in cursor:
+                size = len(body.encode("utf-8"))  # the limit is in bytes; umlauts take two
                 if rows and (
                     tenant != rows[0].tenant
                     or total_entities + count > max_entities
-                    or total_bytes + len(body) > max_bytes
+                    or total_bytes + size > max_bytes
                 ):
                     break
                 rows.append(OutboxRow(seq, tenant, source, json.loads(body), attempts))
                 total_entities += count
-                total_bytes += len(body)
+                total_bytes += size
             cursor.close()
         return rows
 

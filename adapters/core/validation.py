@@ -87,6 +87,16 @@ def _geometry_problems(name: str, geometry: Any) -> list[str]:
     return []
 
 
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
 def _attribute_problems(name: str, attribute: Any) -> list[str]:
     if FORBIDDEN_NAME_CHARS.search(name):
         return [f"{name}: attribute name contains a character Orion-LD refuses"]
@@ -98,6 +108,8 @@ def _attribute_problems(name: str, attribute: Any) -> list[str]:
         problems.append(f"{name}: must be a GeoProperty")
     if kind == "Property" and attribute.get("value") is None:
         problems.append(f"{name}: Property without a value")
+    if _has_non_finite(attribute.get("value")):
+        problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
     if kind == "GeoProperty":
         problems += _geometry_problems(name, attribute.get("value"))
     if kind == "Relationship":

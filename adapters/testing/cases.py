@@ -67,15 +67,17 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
         payloads = sorted(folder.glob("payload.*"))
         if len(payloads) != 1:
             raise FileNotFoundError(f"{folder}: needs exactly one payload.* file, found {len(payloads)}")
-        cases.append(Case(
-            name=folder.name,
-            folder=folder,
-            source=adapter.source(meta["source"]),
-            tenant=meta.get("tenant", adapter.default_tenant),
-            settings=_settings(adapter, meta.get("settings", {})),
-            payload=payloads[0].read_bytes(),
-            description=meta.get("description", ""),
-        ))
+        cases.append(
+            Case(
+                name=folder.name,
+                folder=folder,
+                source=adapter.source(meta["source"]),
+                tenant=meta.get("tenant", adapter.default_tenant),
+                settings=_settings(adapter, meta.get("settings", {})),
+                payload=payloads[0].read_bytes(),
+                description=meta.get("description", ""),
+            )
+        )
     return cases
 
 
@@ -105,8 +107,11 @@ def _write_ndjson(path: Path, items: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     from adapters.core.adapter import discover_adapters
 
-    parser = argparse.ArgumentParser(prog="python -m adapters.testing.cases", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m adapters.testing.cases",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("adapter")
     parser.add_argument("--update", action="store_true", help="rewrite expected.ndjson / rejected.ndjson")
     args = parser.parse_args(argv)
@@ -114,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     differing = 0
     for case in load_cases(adapter):
         output = run_case(case)
-        same = (output.entities == read_ndjson(case.folder / "expected.ndjson")
-                and output.rejected == read_ndjson(case.folder / "rejected.ndjson"))
-        print(f"{'ok  ' if same else 'DIFF'} {case.name}: {len(output.entities)} entities, {len(output.rejected)} rejected")
+        same = output.entities == read_ndjson(case.folder / "expected.ndjson") and output.rejected == read_ndjson(
+            case.folder / "rejected.ndjson"
+        )
+        counts = f"{len(output.entities)} entities, {len(output.rejected)} rejected"
+        print(f"{'ok  ' if same else 'DIFF'} {case.name}: {counts}")
         if not same:
             differing += 1
             if args.update:
