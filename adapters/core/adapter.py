@@ -13,8 +13,10 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import metadata, resources
-from typing import Any, ClassVar, Literal
+from importlib import metadata
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
 
 from adapters.core.entities import Entity
 
@@ -25,6 +27,7 @@ __all__ = [
     "PayloadError",
     "RawRecord",
     "RecordRejected",
+    "Resources",
     "SourceKind",
     "discover_adapters",
     "find_source",
@@ -50,6 +53,18 @@ class NormalizeContext:
     tenant: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     received_at: datetime | None = None
+    resources: Any = None
+    """What ``Adapter.open_resources`` loaded once (a device registry, pipeline state), not per record."""
+
+
+class Resources(Protocol):
+    """Loaded once per run; ``commit`` after the entities of a batch are safe in the sink, else ``rollback``."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,27 @@ class Adapter:
         }
 
     @classmethod
+    def open_resources(cls, settings: Mapping[str, Any], *, base_dir: Path, persistent: bool) -> Resources | None:
+        """Load what normalising needs beyond the record (files named in ``settings``, relative to
+        ``base_dir``); ``persistent`` False keeps any state in memory (``normalize``, tests)."""
+        return None
+
+    @classmethod
+    def mqtt_topics(cls, settings: Mapping[str, Any]) -> list[str]:
+        """Push adapters: the topics to subscribe to."""
+        return list(settings.get("mqtt", {}).get("topics", []))
+
+    @classmethod
+    def accepts_message(cls, settings: Mapping[str, Any], topic: str) -> bool:
+        """Push adapters: False for messages on a subscribed topic that carry no readings (acknowledged, ignored)."""
+        return True
+
+    @classmethod
+    def offline_settings(cls, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Settings for replaying the recorded samples (e.g. the sample device registry beside them)."""
+        return settings
+
+    @classmethod
     def source(cls, kind: str) -> SourceKind:
         for source in cls.sources:
             if source.name == kind:
@@ -96,7 +132,7 @@ class Adapter:
     @classmethod
     def sample_payload(cls, source: SourceKind) -> bytes:
         package = sys.modules[cls.__module__].__package__ or cls.__module__
-        return resources.files(package).joinpath("samples", source.sample).read_bytes()
+        return package_files.files(package).joinpath("samples", source.sample).read_bytes()
 
     @classmethod
     def entity_types(cls) -> tuple[str, ...]:

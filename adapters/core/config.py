@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 __all__ = [
     "ADAPTER_COMMON_PROPERTIES",
+    "PUSH_INTAKE_PROPERTIES",
     "ConfigError",
     "build_schema",
     "env_variables",
@@ -42,6 +43,58 @@ ADAPTER_COMMON_PROPERTIES: dict[str, Any] = {
     "tenant": {**_TENANT_SCHEMA, "description": "Tenant of this adapter's entities (the publishing city)."},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30, "description": "Source request timeout (s)."},
 }
+
+PUSH_INTAKE_PROPERTIES: dict[str, Any] = {
+    "mqtt": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "enabled": {"type": "boolean", "default": True},
+            "host": {"type": "string", "default": "localhost"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 1883},
+            "tls": {"type": "boolean", "default": False},
+            "topics": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Default: the network server's uplink topic.",
+            },
+            "username": {"type": "string"},
+            "password": {"type": "string", "writeOnly": True},
+            "client_id": {"type": "string", "default": "dos-adapters"},
+            "shared_group": {"type": "string", "description": "MQTT 5 shared subscription group for replicas."},
+            "protocol": {"enum": ["5", "3.1.1"], "default": "5", "description": "The Things Stack speaks only 3.1.1."},
+        },
+    },
+    "webhook": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "enabled": {"type": "boolean", "default": False},
+            "host": {"type": "string", "default": "0.0.0.0"},
+            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 8090},
+            "path": {"type": "string", "default": "/uplink"},
+            "secret": {
+                "type": "string",
+                "writeOnly": True,
+                "minLength": 16,
+                "description": "Shared secret the network server sends in secret_header (16+ characters).",
+            },
+            "secret_header": {"type": "string", "default": "X-Webhook-Secret"},
+            "max_body_bytes": {"type": "integer", "minimum": 1024, "default": 65536},
+        },
+        # An open webhook would let anyone inject readings: enabled requires a secret.
+        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+        "then": {"required": ["secret"]},
+    },
+    "batch_max_messages": {"type": "integer", "minimum": 1, "default": 500},
+    "batch_max_delay": {
+        "type": "number",
+        "minimum": 0,
+        "default": 0.2,
+        "description": "Seconds a message may wait to be committed together with others.",
+    },
+}
+"""Keys of every push adapter's section: its intakes and its micro-batching."""
 
 _CORE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -256,7 +309,7 @@ def load_config(
         secret = _is_secret_path(schema, path_parts)
         message = f"{violation.validator} check failed" if secret else violation.message
         problems.append(f"{where}{key}: {message}")
-    for name, section in (adapters.items() if isinstance(adapters, dict) else ()):
+    for name, section in adapters.items() if isinstance(adapters, dict) else ():
         if isinstance(section, dict) and "interval" in section and "cron" in section:
             problems.append(f"{where}adapters.{name}: set either interval or cron, not both")
     if problems:

@@ -29,6 +29,7 @@ __all__ = [
     "prop",
     "relationship",
     "tenant_name",
+    "tenant_of_entity",
     "utc_iso",
 ]
 
@@ -65,6 +66,11 @@ def entity_id(entity_type: str, tenant: str, source_id: object) -> str:
     if not _TYPE_NAME.match(entity_type):
         raise EntityError(f"entity type {entity_type!r}: must be a Smart Data Models type name")
     return f"urn:ngsi-ld:{entity_type}:{tenant_name(tenant)}:{local_id(source_id)}"
+
+
+def tenant_of_entity(entity: Entity) -> str:
+    """The tenant part of ``urn:ngsi-ld:<Type>:<tenant>:<local id>``."""
+    return str(entity["id"]).split(":")[3]
 
 
 def utc_iso(moment: datetime) -> str:

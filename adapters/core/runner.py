@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -19,69 +19,18 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import Adapter, NormalizeContext, PayloadError
 from adapters.core.broker import BrokerClient
-from adapters.core.entities import Entity, EntityError, tenant_name
+from adapters.core.entities import Entity, tenant_name, tenant_of_entity
 from adapters.core.fetch import FetchError, SourceFetcher
+from adapters.core.normalize import NormalizeResult, Rejection, normalize_payload
 from adapters.core.outbox import Outbox, OutboxError
+from adapters.core.push import Deliverer, PushService
 from adapters.core.sinks import BrokerSink, DeadLetterFile, DeliveryReport, FileSink, Sink
-from adapters.core.validation import entity_problems
 
 __all__ = ["NormalizeResult", "Rejection", "RunSummary", "Runtime", "normalize_payload"]
 
 log = logging.getLogger("dos_adapters.runner")
-
-
-@dataclass(frozen=True)
-class Rejection:
-    where: str
-    reason: str
-    record: Any
-
-
-@dataclass
-class NormalizeResult:
-    records: int = 0
-    entities: list[Entity] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-
-
-def _label(source: SourceKind, index: int, record: RawRecord) -> str:
-    try:
-        return f"record {index} ({source.record_label(record)})"
-    except Exception:  # a label must never hide the real problem
-        return f"record {index}"
-
-
-def normalize_payload(
-    source: SourceKind, payload: bytes, context: NormalizeContext, *, origin: str = ""
-) -> NormalizeResult:
-    """Every record either becomes valid entities or a rejection with its reason; never an exception.
-
-    Raises PayloadError only when the payload as a whole cannot be read.
-    """
-    result = NormalizeResult()
-    records = source.parse(payload)
-    result.records = len(records)
-    prefix = f"{origin}: " if origin else ""
-    for index, record in enumerate(records, start=1):
-        where = prefix + _label(source, index, record)
-        try:
-            entities = source.normalize(record, context)
-        except (RecordRejected, EntityError) as rejected:
-            result.rejections.append(Rejection(where, str(rejected), record))
-            continue
-        except Exception as error:  # a bug must cost one record, not the whole run
-            log.exception("%s: normaliser failed", where)
-            result.rejections.append(Rejection(where, f"internal error in {source.name}: {error!r}", record))
-            continue
-        for entity in entities:
-            problems = entity_problems(entity)
-            if problems:
-                result.rejections.append(Rejection(where, "; ".join(problems), record))
-            else:
-                result.entities.append(entity)
-    return result
 
 
 @dataclass
@@ -93,6 +42,7 @@ class RunSummary:
     entities: int = 0
     rejected: int = 0
     not_modified: bool = False
+    skipped: str | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,8 +91,15 @@ class Runtime:
         source = adapter.source(settings["source"])
         tenant = self.tenant_of(name)
         summary = RunSummary(name, source.name, tenant)
+        if adapter.mode == "push" and not self.offline:
+            summary.skipped = "push adapter: receives uplinks while 'dos-adapters run' runs (MQTT / webhook)"
+            return summary
+        if self.offline:
+            settings = adapter.offline_settings(settings)
         fetched = None
+        resources = None
         try:
+            resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=not self.offline)
             if self.offline:
                 payload = adapter.sample_payload(source)
                 origin = f"{source.name} sample {source.sample}"
@@ -152,12 +109,22 @@ class Runtime:
                     summary.not_modified = True
                     return summary
                 payload, origin = fetched.payload, fetched.url
-            context = NormalizeContext(tenant=tenant, settings=settings, received_at=datetime.now(UTC))
+            context = NormalizeContext(
+                tenant=tenant, settings=settings, received_at=datetime.now(UTC), resources=resources
+            )
             result = normalize_payload(source, payload, context, origin=origin)
-        except (FetchError, PayloadError) as error:
+            self._write(name, result.entities)
+            if resources is not None:
+                resources.commit()
+        except (FetchError, PayloadError, OutboxError, ValueError) as error:
+            if resources is not None:
+                resources.rollback()
             summary.error = str(error)
             log.error("%s: %s", name, error)
             return summary
+        finally:
+            if resources is not None:
+                resources.close()
         summary.records, summary.entities, summary.rejected = (
             result.records,
             len(result.entities),
@@ -173,18 +140,20 @@ class Runtime:
                 record=rejection.record,
             )
             log.warning("%s: rejected %s: %s", name, rejection.where, rejection.reason)
-        try:
-            self.sink.write(tenant, name, result.entities)
-        except OutboxError as error:
-            summary.error = str(error)
-            log.error("%s: %s", name, error)
-            return summary
         if fetched is not None:
             self.fetcher.remember(fetched)
         log.info(
             "%s: %d records -> %d entities, %d rejected", name, summary.records, summary.entities, summary.rejected
         )
         return summary
+
+    def _write(self, name: str, entities: Sequence[Entity]) -> None:
+        """One outbox write per tenant: the tenant is part of every entity id."""
+        by_tenant: dict[str, list[Entity]] = {}
+        for entity in entities:
+            by_tenant.setdefault(tenant_of_entity(entity), []).append(entity)
+        for tenant, group in by_tenant.items():
+            self.sink.write(tenant, name, group)
 
     def run_once(self, names: Sequence[str] | None = None) -> tuple[list[RunSummary], DeliveryReport]:
         summaries = [self.poll(name) for name in (names or list(self.adapters))]
@@ -197,27 +166,83 @@ class Runtime:
         interval = settings.get("interval") or self.adapters[name].default_interval
         return IntervalTrigger(seconds=interval, jitter=settings["jitter"])
 
+    def _poll_and_deliver(self, name: str, deliverer: Deliverer) -> None:
+        self.poll(name)
+        deliverer.wake()
+
+    def _push_service(self, name: str, on_commit: Callable[[], None]) -> PushService:
+        adapter = self.adapters[name]
+        settings = self.config["adapters"][name]
+        resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=True)
+        service = PushService(
+            adapter=adapter,
+            settings=settings,
+            default_tenant=self.tenant_of(name),
+            resources=resources,
+            sink=self.sink,
+            dead_letter=self.dead_letter,
+            on_commit=on_commit,
+            is_relevant=lambda topic: adapter.accepts_message(settings, topic),
+        )
+        mqtt, webhook = settings.get("mqtt", {}), settings.get("webhook", {})
+        if mqtt.get("enabled"):
+            service.add_mqtt(
+                host=mqtt["host"],
+                port=mqtt["port"],
+                tls=mqtt["tls"],
+                topics=adapter.mqtt_topics(settings),
+                client_id=mqtt["client_id"],
+                username=mqtt.get("username"),
+                password=mqtt.get("password"),
+                shared_group=mqtt.get("shared_group"),
+                protocol=mqtt["protocol"],
+            )
+        if webhook.get("enabled"):
+            service.add_webhook(
+                host=webhook["host"],
+                port=webhook["port"],
+                path=webhook["path"],
+                secret=webhook["secret"],
+                secret_header=webhook["secret_header"],
+                max_body_bytes=webhook["max_body_bytes"],
+            )
+        return service
+
     def run_forever(self) -> None:
-        """Poll on schedule until SIGTERM/SIGINT; then finish the running polls and try one last delivery."""
+        """Poll on schedule and receive pushes until SIGTERM/SIGINT; then commit what was received,
+        finish the running polls and try one last delivery."""
         scheduler = BlockingScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
-        for name in self.adapters:
-            scheduler.add_job(
-                self.poll, self._trigger(name), args=[name], id=name, name=name, next_run_time=datetime.now(UTC)
-            )
-        scheduler.add_job(self.sink.deliver, IntervalTrigger(seconds=2), id="deliver", name="deliver outbox")
+        deliverer = Deliverer(self.sink)
+        services = [self._push_service(name, deliverer.wake) for name, a in self.adapters.items() if a.mode == "push"]
+        for name, adapter in self.adapters.items():
+            if adapter.mode == "poll":
+                scheduler.add_job(
+                    self._poll_and_deliver,
+                    self._trigger(name),
+                    args=[name, deliverer],
+                    id=name,
+                    name=name,
+                    next_run_time=datetime.now(UTC),
+                )
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: stopping after the running polls", signum)
             scheduler.shutdown(wait=True)  # joins the worker threads; they never need the main thread
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        deliverer.start()
         try:
+            for service in services:
+                service.start()
             scheduler.start()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            for service in services:
+                service.stop()
+            deliverer.stop()
             report = self.sink.deliver(force=True)
             log.info("stopped: %d delivered on the way out, %d wait in the outbox", report.delivered, report.pending)
 

@@ -196,6 +196,12 @@ class BrokerSink:
                         problem=problem,
                     )
                 report.rejected += len(result.rejected)
+                if result.rejected:
+                    log.warning(
+                        "broker refused %d entities for good; see the dead-letter file %s",
+                        len(result.rejected),
+                        self.dead_letter.path,
+                    )
                 self.outbox.settle(rows, result.pending, result.transient_error)
                 if result.pending:
                     self._back_off(result.retry_after)

@@ -1,0 +1,168 @@
+"""Push adapters at run time: intake (MQTT, webhook) -> micro-batch -> normalise -> outbox -> acknowledge.
+
+Delivery to the broker runs on its own thread (``Deliverer``), woken after every commit, so a slow
+or absent broker never holds up the intake: the outbox absorbs it, on disk, not in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, Resources, SourceKind
+from adapters.core.entities import Entity, tenant_of_entity
+from adapters.core.intake import Message, MicroBatcher, MqttIntake, WebhookIntake
+from adapters.core.normalize import normalize_payload
+from adapters.core.sinks import DeadLetterFile, Sink
+
+__all__ = ["Deliverer", "PushCounters", "PushService"]
+
+log = logging.getLogger("dos_adapters.push")
+
+
+class Deliverer:
+    """Drains the sink's outbox in the background; ``wake`` after a commit for low latency."""
+
+    def __init__(self, sink: Sink, *, idle_interval: float = 1.0) -> None:
+        self._sink = sink
+        self._idle_interval = idle_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deliverer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._idle_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._sink.deliver()
+            except Exception:  # the loop must outlive any single failure; the outbox keeps the data
+                log.exception("delivery attempt failed")
+
+
+@dataclass
+class PushCounters:
+    messages: int = 0
+    entities: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    commits: int = 0
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class PushService:
+    """One push adapter: its intakes, its micro-batcher and its resources (registry, state)."""
+
+    def __init__(
+        self,
+        *,
+        adapter: type[Adapter],
+        settings: Mapping[str, Any],
+        default_tenant: str,
+        resources: Resources | None,
+        sink: Sink,
+        dead_letter: DeadLetterFile,
+        on_commit: Callable[[], None],
+        is_relevant: Callable[[str], bool] = lambda topic: True,
+    ) -> None:
+        self.adapter = adapter
+        self.settings = settings
+        self.source: SourceKind = adapter.source(settings["source"])
+        self.default_tenant = default_tenant
+        self.resources = resources
+        self.sink = sink
+        self.dead_letter = dead_letter
+        self.on_commit = on_commit
+        self.is_relevant = is_relevant
+        self.counters = PushCounters()
+        self._lock = threading.Lock()
+        self.batcher = MicroBatcher(
+            self.flush,
+            max_messages=settings.get("batch_max_messages", 500),
+            max_delay=settings.get("batch_max_delay", 0.2),
+        )
+        self.intakes: list[MqttIntake | WebhookIntake] = []
+
+    def add_mqtt(self, **options: Any) -> MqttIntake:
+        intake = MqttIntake(submit=self.batcher.submit, **options)
+        self.intakes.append(intake)
+        return intake
+
+    def add_webhook(self, **options: Any) -> WebhookIntake:
+        intake = WebhookIntake(submit=self.batcher.submit, **options)
+        self.intakes.append(intake)
+        return intake
+
+    def start(self) -> None:
+        for intake in self.intakes:
+            intake.start()
+
+    def stop(self) -> None:
+        """Stop receiving, commit what was received, release the resources."""
+        for intake in self.intakes:
+            intake.stop()
+        self.batcher.close()
+        if self.resources is not None:
+            self.resources.close()
+
+    def flush(self, messages: Sequence[Message]) -> None:
+        """Normalise a micro-batch and commit it to the outbox; raising leaves every message unacknowledged."""
+        with self._lock:
+            context = NormalizeContext(
+                tenant=self.default_tenant,
+                settings=self.settings,
+                received_at=datetime.now(UTC),
+                resources=self.resources,
+            )
+            by_tenant: dict[str, list[Entity]] = defaultdict(list)
+            rejections = []
+            for message in messages:
+                self.counters.messages += 1
+                if not self.is_relevant(message.topic):
+                    self.counters.ignored += 1
+                    continue
+                try:
+                    result = normalize_payload(self.source, message.payload, context, origin=message.topic)
+                except PayloadError as error:
+                    rejections.append((message.topic, str(error), message.payload.decode("utf-8", "replace")))
+                    continue
+                for entity in result.entities:
+                    by_tenant[tenant_of_entity(entity)].append(entity)
+                rejections.extend((r.where, r.reason, r.record) for r in result.rejections)
+            try:
+                for tenant, entities in by_tenant.items():
+                    self.sink.write(tenant, self.adapter.name, entities)
+            except Exception:
+                if self.resources is not None:
+                    self.resources.rollback()
+                raise
+            # Dead letters only once the batch is committed: a redelivery would otherwise write them twice.
+            for where, reason, record in rejections:
+                self.dead_letter.reject(
+                    adapter=self.adapter.name, source=self.source.name, where=where, reason=reason, record=record
+                )
+            if self.resources is not None:
+                self.resources.commit()
+            self.counters.entities += sum(len(e) for e in by_tenant.values())
+            self.counters.rejected += len(rejections)
+            self.counters.commits += 1
+        self.on_commit()
