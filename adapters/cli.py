@@ -88,6 +88,9 @@ def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ..
     finally:
         runtime.close()
     for summary in summaries:
+        if summary.skipped:
+            click.echo(f"{summary.adapter}: {summary.skipped}")
+            continue
         state = "not modified" if summary.not_modified else (f"ERROR {summary.error}" if summary.error else "ok")
         click.echo(
             f"{summary.adapter} [{summary.source} -> tenant {summary.tenant}]: {summary.records} records read, "
@@ -99,7 +102,9 @@ def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ..
             f"outbox: {report.pending} entities wait for the broker ({report.error}); "
             "they are sent on the next run or by 'dos-adapters outbox replay'"
         )
-    if any(s.rejected for s in summaries):
+    if report.rejected:
+        click.echo(f"broker refused {report.rejected} entities; the dead-letter file has the broker's reasons")
+    if report.rejected or any(s.rejected for s in summaries):
         click.echo(f"dead letters: {runtime.dead_letter.path}")
     if any(s.error for s in summaries):
         sys.exit(1)
@@ -109,6 +114,11 @@ def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ..
 @click.argument("source_kind")
 @click.option(
     "--input", "input_path", required=True, type=click.File("rb"), help="Native payload file ('-' for stdin)."
+)
+@click.option(
+    "--devices",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Device registry CSV (LoRaWAN sources; overrides [adapters.lorawan] devices).",
 )
 @click.option("--tenant", help="Tenant in the entity ids (default: the adapter's).")
 @click.option(
@@ -122,6 +132,7 @@ def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ..
 def normalize(
     source_kind: str,
     input_path: Any,
+    devices: Path | None,
     tenant: str | None,
     dead_letter: Path | None,
     context_url: str | None,
@@ -138,14 +149,20 @@ def normalize(
         tenant = tenant_name(tenant or config["broker"].get("tenant") or adapter.default_tenant)
     except EntityError as error:
         raise click.UsageError(str(error)) from None
-    settings = config["adapters"][adapter.name]
+    settings = {**config["adapters"][adapter.name], "source": source.name}
+    if devices is not None:
+        settings["devices"] = str(devices)
+    resources = None
     try:
-        result = normalize_payload(
-            source, input_path.read(), NormalizeContext(tenant=tenant, settings=settings), origin=input_path.name
-        )
-    except (PayloadError, OSError) as error:
-        click.echo(json.dumps({"file": input_path.name, "reason": str(error)}), err=True)
+        resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=False)
+        context = NormalizeContext(tenant=tenant, settings=settings, resources=resources)
+        result = normalize_payload(source, input_path.read(), context, origin=input_path.name)
+    except (PayloadError, OSError, ValueError) as error:
+        click.echo(json.dumps({"file": input_path.name, "reason": str(error)}, ensure_ascii=False), err=True)
         sys.exit(2)
+    finally:
+        if resources is not None:
+            resources.close()
     out = sys.stdout
     for entity in result.entities:
         if context_url:

@@ -34,6 +34,7 @@ __all__ = ["Case", "CaseOutput", "load_cases", "run_case"]
 class Case:
     name: str
     folder: Path
+    adapter: type[Adapter]
     source: SourceKind
     tenant: str
     settings: Mapping[str, Any]
@@ -71,6 +72,7 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
             Case(
                 name=folder.name,
                 folder=folder,
+                adapter=adapter,
                 source=adapter.source(meta["source"]),
                 tenant=meta.get("tenant", adapter.default_tenant),
                 settings=_settings(adapter, meta.get("settings", {})),
@@ -82,9 +84,14 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
 
 
 def run_case(case: Case) -> CaseOutput:
-    result: NormalizeResult = normalize_payload(
-        case.source, case.payload, NormalizeContext(tenant=case.tenant, settings=case.settings), origin="payload"
-    )
+    """Fresh, in-memory state per run: a case never depends on another one or on an earlier run."""
+    resources = case.adapter.open_resources(case.settings, base_dir=case.folder, persistent=False)
+    try:
+        context = NormalizeContext(tenant=case.tenant, settings=case.settings, resources=resources)
+        result: NormalizeResult = normalize_payload(case.source, case.payload, context, origin="payload")
+    finally:
+        if resources is not None:
+            resources.close()
     return CaseOutput(
         entities=result.entities,
         rejected=[{"where": r.where, "reason": r.reason} for r in result.rejections],
