@@ -75,7 +75,7 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
                 adapter=adapter,
                 source=adapter.source(meta["source"]),
                 tenant=meta.get("tenant", adapter.default_tenant),
-                settings=_settings(adapter, meta.get("settings", {})),
+                settings=_settings(adapter, {**meta.get("settings", {}), "source": meta["source"]}),
                 payload=payloads[0].read_bytes(),
                 description=meta.get("description", ""),
             )

@@ -99,18 +99,18 @@ class AdapterContract:
         load_config(self.sample_config(), self.sections(), environ={})
 
     def test_sample_config_defaults_match_schema(self) -> None:
-        """Commented ``# key = value`` lines in the adapter's own table must show the real default."""
-        properties = build_schema(self.sections())["properties"]["adapters"]["properties"][self.adapter.name]
-        properties = properties["properties"]
-        table = None
+        """Commented ``# key = value`` lines in the adapter's tables must show the real default."""
+        section = build_schema(self.sections())["properties"]["adapters"]["properties"][self.adapter.name]
+        prefix = f"adapters.{self.adapter.name}"
+        properties: dict[str, Any] | None = None
         checked = 0
         for line in self.sample_config().read_text(encoding="utf-8").splitlines():
             header = re.match(r"^\s*\[([^\]]+)\]", line)
             if header:
-                table = header.group(1)
+                properties = self._table_properties(section, header.group(1), prefix)
                 continue
             match = _COMMENTED_KEY.match(line)
-            if table != f"adapters.{self.adapter.name}" or not match or match.group(1) not in properties:
+            if properties is None or not match or match.group(1) not in properties:
                 continue
             key, text = match.groups()
             expected = properties[key].get("default")
@@ -120,6 +120,17 @@ class AdapterContract:
             assert value == expected, f"sample-config.toml shows {key} = {value!r}, schema default is {expected!r}"
             checked += 1
         assert checked, "sample-config.toml shows no commented defaults"
+
+    @staticmethod
+    def _table_properties(section: dict[str, Any], table: str, prefix: str) -> dict[str, Any] | None:
+        """Schema properties of a TOML table inside the adapter's section (None for other tables)."""
+        if table != prefix and not table.startswith(prefix + "."):
+            return None
+        node = section
+        for part in table[len(prefix) :].split(".")[1:]:
+            node = node.get("properties", {}).get(part, {})
+        properties: dict[str, Any] = node.get("properties", {})
+        return properties
 
     def test_broken_config_is_rejected_naming_the_keys(self, tmp_path: Path) -> None:
         broken = tmp_path / "broken.toml"

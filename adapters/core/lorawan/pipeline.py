@@ -141,7 +141,7 @@ class UplinkPipeline:
             self.counters["stale"] += 1
             raise RecordRejected(
                 f"device {device.dev_eui}: uplink of {utc_iso(uplink.received_at)} is older than its current state "
-                f"({memory.observed_at}); not sent so it cannot overwrite newer state"
+                f"({utc_iso(datetime.fromisoformat(memory.observed_at))}); not sent so it cannot overwrite newer state"
             )
         decoded = decode(device.model, uplink.f_port, uplink.payload)
         if not isinstance(decoded, Decoded):

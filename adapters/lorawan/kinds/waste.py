@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters.core.entities import Attribute, geo_point, make_entity, prop, relationship
+from adapters.core.entities import Attribute, geo_point, make_entity, prop
 from adapters.core.lorawan.pipeline import DeviceKind, KindContext, KindOutput, Reading, device_entity_id
 
 __all__ = ["KIND", "filling_level"]
@@ -48,7 +48,9 @@ def normalize(reading: Reading, context: KindContext) -> KindOutput:
         attributes["fillingLevel"] = prop(level, observed_at=observed, unit_code="C62")
     if isinstance(values.get("temperature"), float):
         attributes["temperature"] = prop(values["temperature"], observed_at=observed, unit_code="CEL")
-    attributes["refDevice"] = relationship(device_entity_id(device))
+    # The data model wants a list here; a Relationship with a list object is stored by QuantumLeap
+    # only as raw JSON, so the list travels as a Property (docs/decisions/0006).
+    attributes["refDevice"] = prop([device_entity_id(device)])
     return KindOutput([make_entity("WasteContainer", device.tenant, device.entity_id, attributes)])
 
 
