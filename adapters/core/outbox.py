@@ -88,21 +88,23 @@ class Outbox:
                 raise OutboxError(f"outbox {self.path}: write failed ({error}); nothing was accepted") from None
 
     def append(self, tenant: str, source: str, batches: Sequence[Sequence[Entity]]) -> None:
+        self.append_encoded(
+            tenant,
+            source,
+            [(len(batch), json.dumps(list(batch), ensure_ascii=False, separators=(",", ":"))) for batch in batches],
+        )
+
+    def append_encoded(self, tenant: str, source: str, batches: Sequence[tuple[int, str]]) -> None:
+        """``append`` for batches already encoded: (entity count, the batch as a compact JSON array)."""
         now = datetime.now(UTC).isoformat()
         self._write(
             [
                 (
                     "INSERT INTO batches (tenant, source, entity_count, body, enqueued_at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        tenant,
-                        source,
-                        len(batch),
-                        json.dumps(list(batch), ensure_ascii=False, separators=(",", ":")),
-                        now,
-                    ),
+                    (tenant, source, count, body, now),
                 )
-                for batch in batches
-                if batch
+                for count, body in batches
+                if count
             ]
         )
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.core.broker import BrokerClient, BrokerConfigError, split_batches
+from adapters.core.broker import BrokerClient, BrokerConfigError, encoded_batches
 from adapters.core.entities import Entity
 from adapters.core.outbox import Outbox
 
@@ -150,8 +150,8 @@ class BrokerSink:
 
     def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None:
         """Durable once this returns (raises OutboxError otherwise); delivery happens in ``deliver``."""
-        batches = split_batches(entities, self.client.max_batch_entities, self.client.max_payload_bytes)
-        self.outbox.append(tenant, source, list(batches))
+        batches = encoded_batches(entities, self.client.max_batch_entities, self.client.max_payload_bytes)
+        self.outbox.append_encoded(tenant, source, [(len(batch), body.decode("utf-8")) for batch, body in batches])
 
     def backoff_remaining(self) -> float:
         return max(0.0, self._next_attempt - time.monotonic())
