@@ -132,7 +132,7 @@ class Adapter:
     @classmethod
     def sample_payload(cls, source: SourceKind) -> bytes:
         package = sys.modules[cls.__module__].__package__ or cls.__module__
-        return package_files.files(package).joinpath("samples", source.sample).read_bytes()
+        return package_files.files(package).joinpath("samples").joinpath(source.sample).read_bytes()
 
     @classmethod
     def entity_types(cls) -> tuple[str, ...]:

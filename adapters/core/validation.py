@@ -55,7 +55,7 @@ def profile_types() -> list[str]:
 
 @cache
 def _validator(entity_type: str) -> Draft202012Validator | None:
-    schema_file = datamodels_root().joinpath(entity_type, "schema.json")
+    schema_file = datamodels_root().joinpath(entity_type).joinpath("schema.json")
     if not schema_file.is_file():
         return None
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
