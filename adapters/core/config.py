@@ -158,6 +158,26 @@ _CORE_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"path": {"type": "string", "default": "out/dead-letter.ndjson"}},
         },
+        "metrics": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "port": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 65535,
+                    "default": 0,
+                    "description": "Serve /metrics (Prometheus) and /health on this port; 0 = off.",
+                },
+                "host": {"type": "string", "default": "0.0.0.0"},
+                "stuck_after": {
+                    "type": "number",
+                    "minimum": 1,
+                    "default": 3600,
+                    "description": "/health fails when entities waited this long (s) for the broker.",
+                },
+            },
+        },
         "log": {
             "type": "object",
             "additionalProperties": False,

@@ -120,9 +120,7 @@ class Outbox:
             for seq, tenant, source, count, body, attempts in cursor:
                 size = len(body.encode("utf-8"))  # the limit is in bytes; umlauts take two
                 if rows and (
-                    tenant != rows[0].tenant
-                    or total_entities + count > max_entities
-                    or total_bytes + size > max_bytes
+                    tenant != rows[0].tenant or total_entities + count > max_entities or total_bytes + size > max_bytes
                 ):
                     break
                 rows.append(OutboxRow(seq, tenant, source, json.loads(body), attempts))
@@ -168,6 +166,14 @@ class Outbox:
         with self._lock:
             (count,) = self._db.execute("SELECT COALESCE(SUM(entity_count), 0) FROM batches").fetchone()
         return int(count)
+
+    def oldest_age(self) -> float | None:
+        """Seconds the oldest waiting batch has been in the outbox; None when it is empty."""
+        with self._lock:
+            (oldest,) = self._db.execute("SELECT MIN(enqueued_at) FROM batches").fetchone()
+        if oldest is None:
+            return None
+        return (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
 
     def status(self) -> OutboxStatus:
         with self._lock:

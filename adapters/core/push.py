@@ -17,6 +17,7 @@ from typing import Any
 from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, Resources, SourceKind
 from adapters.core.entities import Entity, tenant_of_entity
 from adapters.core.intake import Message, MicroBatcher, MqttIntake, WebhookIntake
+from adapters.core.metrics import metrics
 from adapters.core.normalize import normalize_payload
 from adapters.core.sinks import DeadLetterFile, Sink
 
@@ -139,6 +140,7 @@ class PushService:
                 self.counters.messages += 1
                 if not self.is_relevant(message.topic):
                     self.counters.ignored += 1
+                    metrics.messages.labels(adapter=self.adapter.name, outcome="ignored").inc()
                     continue
                 try:
                     result = normalize_payload(self.source, message.payload, context, origin=message.topic)
@@ -162,7 +164,11 @@ class PushService:
                 )
             if self.resources is not None:
                 self.resources.commit()
-            self.counters.entities += sum(len(e) for e in by_tenant.values())
+            entity_count = sum(len(e) for e in by_tenant.values())
+            self.counters.entities += entity_count
             self.counters.rejected += len(rejections)
             self.counters.commits += 1
+            metrics.messages.labels(adapter=self.adapter.name, outcome="acknowledged").inc(len(messages))
+            metrics.entities.labels(adapter=self.adapter.name).inc(entity_count)
+            metrics.rejected.labels(adapter=self.adapter.name, stage="normalize").inc(len(rejections))
         self.on_commit()

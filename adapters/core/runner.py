@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from adapters.core.adapter import Adapter, NormalizeContext, PayloadError
 from adapters.core.broker import BrokerClient
 from adapters.core.entities import Entity, tenant_name, tenant_of_entity
 from adapters.core.fetch import FetchError, SourceFetcher
+from adapters.core.metrics import HealthServer, metrics
 from adapters.core.normalize import NormalizeResult, Rejection, normalize_payload
 from adapters.core.outbox import Outbox, OutboxError
 from adapters.core.push import Deliverer, PushService
@@ -61,6 +63,7 @@ class Runtime:
         self.dead_letter = DeadLetterFile(Path(config["dead_letter"]["path"]))
         self.fetcher = SourceFetcher()
         self.sink: Sink = self._make_sink()
+        self.last_success: dict[str, float] = {}
 
     def _make_sink(self) -> Sink:
         broker = self.config["broker"]
@@ -86,6 +89,20 @@ class Runtime:
         )
 
     def poll(self, name: str) -> RunSummary:
+        started = time.monotonic()
+        summary = self._poll(name)
+        metrics.poll_seconds.labels(adapter=name).observe(time.monotonic() - started)
+        outcome = "error" if summary.error else "skipped" if summary.skipped else "ok"
+        metrics.polls.labels(adapter=name, outcome=outcome).inc()
+        if outcome == "ok":
+            self.last_success[name] = time.time()
+            metrics.last_success.labels(adapter=name).set(self.last_success[name])
+            metrics.records.labels(adapter=name, source=summary.source).inc(summary.records)
+            metrics.entities.labels(adapter=name).inc(summary.entities)
+            metrics.rejected.labels(adapter=name, stage="normalize").inc(summary.rejected)
+        return summary
+
+    def _poll(self, name: str) -> RunSummary:
         adapter = self.adapters[name]
         settings = self.config["adapters"][name]
         source = adapter.source(settings["source"])
@@ -208,6 +225,25 @@ class Runtime:
             )
         return service
 
+    def _health_server(self) -> HealthServer | None:
+        settings = self.config["metrics"]
+        if not settings["port"]:
+            return None
+        intervals = {
+            name: float(self.config["adapters"][name].get("interval") or adapter.default_interval)
+            for name, adapter in self.adapters.items()
+            if adapter.mode == "poll" and not self.config["adapters"][name].get("cron")
+        }
+        outbox = self.sink.outbox if isinstance(self.sink, BrokerSink) else None
+        return HealthServer(
+            settings["host"],
+            settings["port"],
+            intervals=intervals,
+            last_success=self.last_success,
+            oldest_pending=outbox.oldest_age if outbox is not None else lambda: None,
+            stuck_after=settings["stuck_after"],
+        )
+
     def run_forever(self) -> None:
         """Poll on schedule and receive pushes until SIGTERM/SIGINT; then commit what was received,
         finish the running polls and try one last delivery."""
@@ -232,6 +268,9 @@ class Runtime:
             scheduler.shutdown(wait=True)  # joins the worker threads; they never need the main thread
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        health = self._health_server()
+        if health is not None:
+            health.start()
         deliverer.start()
         try:
             for service in services:
@@ -243,6 +282,8 @@ class Runtime:
             for service in services:
                 service.stop()
             deliverer.stop()
+            if health is not None:
+                health.stop()
             report = self.sink.deliver(force=True)
             log.info("stopped: %d delivered on the way out, %d wait in the outbox", report.delivered, report.pending)
 

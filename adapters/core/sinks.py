@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from adapters.core.broker import BrokerClient, BrokerConfigError, encoded_batches
 from adapters.core.entities import Entity
+from adapters.core.metrics import metrics
 from adapters.core.outbox import Outbox
 
 __all__ = ["BrokerSink", "DeadLetterFile", "DeliveryReport", "FileSink", "Sink"]
@@ -185,6 +186,8 @@ class BrokerSink:
                     break
                 report.requests += result.requests
                 report.delivered += len(result.delivered)
+                metrics.broker_requests.inc(result.requests)
+                metrics.delivered.inc(len(result.delivered))
                 for entity, problem in result.rejected:
                     self.dead_letter.reject(
                         adapter=rows[0].source,
@@ -204,6 +207,7 @@ class BrokerSink:
                     )
                 self.outbox.settle(rows, result.pending, result.transient_error)
                 if result.pending:
+                    metrics.broker_failures.inc()
                     self._back_off(result.retry_after)
                     report.error = result.transient_error
                     log.warning(
@@ -216,6 +220,7 @@ class BrokerSink:
                 self._failures = 0
                 self._next_attempt = 0.0
             report.pending = self.outbox.pending_entities()
+            metrics.outbox_pending.set(report.pending)
         return report
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from adapters.core.lorawan.decoders import MODELS, Decoded, decode
 from adapters.core.lorawan.registry import Device, DeviceRegistry
 from adapters.core.lorawan.state import DeviceMemory, UplinkState
 from adapters.core.lorawan.uplinks import PARSERS, Uplink, UplinkError
+from adapters.core.metrics import metrics
 
 __all__ = ["DeviceKind", "KindContext", "KindOutput", "Reading", "UplinkPipeline", "device_entity_id"]
 
@@ -117,6 +118,10 @@ class UplinkPipeline:
     """Per kind name, that kind's settings."""
     counters: Counter[str] = field(default_factory=Counter)
 
+    def _count(self, outcome: str) -> None:
+        self.counters[outcome] += 1
+        metrics.uplinks.labels(outcome=outcome).inc()
+
     def normalize(self, document: Any) -> list[Entity]:
         """Entities of one uplink; [] for a duplicate or a repeat of an unknown device; RecordRejected otherwise."""
         if not isinstance(document, Mapping):
@@ -124,10 +129,11 @@ class UplinkPipeline:
         try:
             uplink = PARSERS[self.network](document)
         except UplinkError as error:
+            self._count("malformed")
             raise RecordRejected(f"{self.network} uplink: {error}") from None
         device = self.registry.get(uplink.dev_eui)
         if device is None:
-            self.counters["unknown_device"] += 1
+            self._count("unknown_device")
             if self.state.note_unknown(uplink.dev_eui, uplink.received_at):
                 raise RecordRejected(
                     f"device {uplink.dev_eui} is not in the device registry (further uplinks of it are only counted)"
@@ -135,16 +141,17 @@ class UplinkPipeline:
             return []
         memory = self.state.memory(device.dev_eui)
         if memory.seen(uplink.dedup_key):
-            self.counters["duplicate"] += 1
+            self._count("duplicate")
             return []
         if memory.observed_at is not None and uplink.received_at < datetime.fromisoformat(memory.observed_at):
-            self.counters["stale"] += 1
+            self._count("stale")
             raise RecordRejected(
                 f"device {device.dev_eui}: uplink of {utc_iso(uplink.received_at)} is older than its current state "
                 f"({utc_iso(datetime.fromisoformat(memory.observed_at))}); not sent so it cannot overwrite newer state"
             )
         decoded = decode(device.model, uplink.f_port, uplink.payload)
         if not isinstance(decoded, Decoded):
+            self._count("undecodable")
             self.state.stage(device.dev_eui, memory.after(uplink.dedup_key, uplink.received_at, None))
             raise RecordRejected(f"device {device.dev_eui} ({device.name}): {decoded.reason}")
         kind = self.kinds[device.kind]
@@ -152,7 +159,7 @@ class UplinkPipeline:
         context = KindContext(self.settings.get(kind.name, {}), self.registry, self.state.memory)
         output = kind.normalize(reading, context)
         self.state.stage(device.dev_eui, memory.after(uplink.dedup_key, uplink.received_at, output.kind_state))
-        self.counters["accepted"] += 1
+        self._count("accepted")
         return [*output.entities, device_entity(reading, kind)]
 
     def commit(self) -> None:
