@@ -49,6 +49,18 @@ class LorawanResources:
         self.pipeline.state.close()
 
 
+# Kind settings that name a file: resolved against base_dir here, like ``devices``, because a kind
+# sees only its settings and the pipeline may run in another working directory.
+_KIND_PATH_SETTINGS = frozenset({"zones"})
+
+
+def _kind_settings(kind_settings: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    return {
+        key: str(base_dir / value) if key in _KIND_PATH_SETTINGS and isinstance(value, str) and value else value
+        for key, value in kind_settings.items()
+    }
+
+
 def _parse(payload: bytes) -> Sequence[RawRecord]:
     """One uplink JSON object per line, exactly as the network server sent it (MQTT message or webhook body)."""
     return [
@@ -141,6 +153,6 @@ class LorawanAdapter(Adapter):
             registry=registry,
             kinds=kinds,
             state=state,
-            settings={name: settings.get(name, {}) for name in kinds},
+            settings={name: _kind_settings(settings.get(name, {}), base_dir) for name in kinds},
         )
         return LorawanResources(pipeline)
