@@ -43,7 +43,15 @@ class PayloadError(ValueError):
 
 
 class RecordRejected(ValueError):
-    """One record cannot become a valid entity; the message is the reason a person reads."""
+    """One record cannot become a valid entity; the message is the reason a person reads.
+
+    ``partial`` holds entities of the record that are still right to send (e.g. a sensor's own
+    ``Device`` entity when its reading is implausible): they flow, the rest is dead-lettered.
+    """
+
+    def __init__(self, reason: str, *, partial: Sequence[Entity] = ()) -> None:
+        super().__init__(reason)
+        self.partial = list(partial)
 
 
 @dataclass(frozen=True)

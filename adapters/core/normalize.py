@@ -57,7 +57,7 @@ def normalize_payload(
             entities = source.normalize(record, context)
         except (RecordRejected, EntityError) as rejected:
             result.rejections.append(Rejection(where, str(rejected), record))
-            continue
+            entities = rejected.partial if isinstance(rejected, RecordRejected) else []
         except Exception as error:  # a bug must cost one record, not the whole run
             log.exception("%s: normaliser failed", where)
             result.rejections.append(Rejection(where, f"internal error in {source.name}: {error!r}", record))

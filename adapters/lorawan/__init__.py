@@ -137,8 +137,10 @@ class LorawanAdapter(Adapter):
 
     @classmethod
     def offline_settings(cls, settings: Mapping[str, Any]) -> Mapping[str, Any]:
-        sample_registry = Path(__file__).parent / "samples" / "devices.csv"
-        return {**settings, "devices": str(sample_registry)}
+        """The sample registry and zones beside the recorded uplinks (the uplinks only match those)."""
+        samples = Path(__file__).parent / "samples"
+        parking = {**settings.get("parking", {}), "zones": str(samples / "zones.geojson")}
+        return {**settings, "devices": str(samples / "devices.csv"), "parking": parking}
 
     @classmethod
     def open_resources(cls, settings: Mapping[str, Any], *, base_dir: Path, persistent: bool) -> LorawanResources:

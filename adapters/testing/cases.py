@@ -27,7 +27,7 @@ from adapters.core.adapter import Adapter, NormalizeContext, SourceKind
 from adapters.core.config import load_config
 from adapters.core.runner import NormalizeResult, normalize_payload
 
-__all__ = ["Case", "CaseOutput", "load_cases", "run_case"]
+__all__ = ["Case", "CaseOutput", "adapter_settings", "load_cases", "run_case"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _cases_root(adapter: type[Adapter]) -> Path:
     return Path(str(resources.files(package).joinpath("cases")))
 
 
-def _settings(adapter: type[Adapter], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def adapter_settings(adapter: type[Adapter], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The adapter's section with schema defaults, as the runtime would see it."""
     document = {"adapters": {adapter.name: dict(overrides)}}
     config = load_config(None, {adapter.name: adapter.section_schema()}, environ={}, document=document)
@@ -75,7 +75,7 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
                 adapter=adapter,
                 source=adapter.source(meta["source"]),
                 tenant=meta.get("tenant", adapter.default_tenant),
-                settings=_settings(adapter, {**meta.get("settings", {}), "source": meta["source"]}),
+                settings=adapter_settings(adapter, {**meta.get("settings", {}), "source": meta["source"]}),
                 payload=payloads[0].read_bytes(),
                 description=meta.get("description", ""),
             )

@@ -29,7 +29,7 @@ from adapters.core.adapter import ENTRY_POINT_GROUP, Adapter, NormalizeContext
 from adapters.core.config import ConfigError, build_schema, load_config
 from adapters.core.runner import normalize_payload
 from adapters.core.validation import entity_problems, profile_types
-from adapters.testing.cases import Case, load_cases, read_ndjson, run_case
+from adapters.testing.cases import Case, adapter_settings, load_cases, read_ndjson, run_case
 
 __all__ = ["AdapterContract", "no_network"]
 
@@ -180,7 +180,7 @@ class AdapterContract:
     def test_recorded_sample_normalises_cleanly(self) -> None:
         """What ``run --offline`` replays yields valid entities (rejections are allowed: samples show oddities)."""
         for source in self.adapter.sources:
-            settings = self.adapter.offline_settings({**self.cases()[0].settings, "source": source.name})
+            settings = self.adapter.offline_settings(adapter_settings(self.adapter, {"source": source.name}))
             resources = self.adapter.open_resources(settings, base_dir=self.folder, persistent=False)
             context = NormalizeContext(tenant=self.adapter.default_tenant, settings=settings, resources=resources)
             try:

@@ -157,7 +157,14 @@ class UplinkPipeline:
         kind = self.kinds[device.kind]
         reading = Reading(uplink, device, decoded.frame, decoded.values, uplink.received_at)
         context = KindContext(self.settings.get(kind.name, {}), self.registry, self.state.memory)
-        output = kind.normalize(reading, context)
+        try:
+            output = kind.normalize(reading, context)
+        except RecordRejected as rejected:
+            # The reading is implausible, the report itself is not: battery and signal still count,
+            # and a redelivery of this uplink is a duplicate.
+            self.state.stage(device.dev_eui, memory.after(uplink.dedup_key, uplink.received_at, None))
+            self._count("implausible")
+            raise RecordRejected(str(rejected), partial=[device_entity(reading, kind)]) from None
         self.state.stage(device.dev_eui, memory.after(uplink.dedup_key, uplink.received_at, output.kind_state))
         self._count("accepted")
         return [*output.entities, device_entity(reading, kind)]
