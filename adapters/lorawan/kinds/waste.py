@@ -59,13 +59,4 @@ KIND = DeviceKind(
     entity_types=("WasteContainer",),
     controlled_property=("fillingLevel",),
     normalize=normalize,
-    config_properties={
-        "due_threshold": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 1,
-            "default": 0.8,
-            "description": "fillingLevel from which a bin is listed for emptying (dos-adapters waste due).",
-        },
-    },
 )
