@@ -265,3 +265,90 @@ def show_config(config_path: Path | None, show_env: bool) -> None:
             click.echo(f"{name}  -> {'.'.join(path)}{secret}")
         return
     click.echo(redact(config, schema))
+
+
+@main.group()
+def waste() -> None:
+    """Waste bins: which ones need emptying (fill levels from the LoRaWAN sensors)."""
+
+
+@waste.command("due")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    help="fillingLevel 0..1 from which a bin is listed (default: [adapters.waste] due_threshold, 0.8).",
+)
+@click.option(
+    "--tenant", help="The city whose bins to list (default: [adapters.waste] tenant, [broker] tenant, dortmund)."
+)
+@config_option
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read an NDJSON entity file (e.g. out/entities.ndjson) instead of the broker; the latest entity per id wins.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "geojson"]),
+    default="table",
+    show_default=True,
+    help="table for people (fill in %), json or geojson (fillingLevel 0..1) for tools.",
+)
+def waste_due(
+    threshold: float | None,
+    tenant: str | None,
+    config_path: Path | None,
+    from_file: Path | None,
+    output_format: str,
+) -> None:
+    """List the bins with fillingLevel >= threshold, fullest first: name, fill, observedAt, lon/lat.
+
+    Reads the configured broker ([broker] url, tenant header, @context, token), or --from-file.
+    Exit 1 when the broker cannot be asked, 2 when the file is unreadable.
+    """
+    from adapters.waste import DEFAULT_DUE_THRESHOLD, WasteAdapter
+    from adapters.waste.due import DueQueryError, due_bins, latest_entities, parse_ndjson, query_due, render
+
+    config, _ = _load(config_path)
+    settings = config["adapters"].get(WasteAdapter.name, {})
+    level = threshold if threshold is not None else float(settings.get("due_threshold", DEFAULT_DUE_THRESHOLD))
+    try:
+        city = tenant_name(
+            tenant or settings.get("tenant") or config["broker"].get("tenant") or WasteAdapter.default_tenant
+        )
+    except EntityError as error:
+        raise click.UsageError(str(error)) from None
+    broker = config["broker"]
+    if from_file is not None:
+        try:
+            entities = latest_entities(parse_ndjson(from_file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            click.echo(f"{from_file}: {error}", err=True)
+            sys.exit(2)
+        origin = str(from_file)
+    elif broker.get("url"):
+        try:
+            entities = query_due(
+                broker["url"],
+                tenant=city,
+                context_url=broker["context"],
+                threshold=level,
+                token=broker.get("token"),
+                oauth2=broker.get("oauth2"),
+                verify_tls=broker["verify_tls"],
+                timeout=broker["timeout"],
+            )
+        except DueQueryError as error:
+            click.echo(f"waste due: {error}", err=True)
+            sys.exit(1)
+        origin = broker["url"]
+    else:
+        raise click.UsageError(
+            f"no [broker] url configured: set one, or read the entity file with --from-file {config['output']['path']}"
+        )
+    bins = due_bins(entities, level, tenant=city)
+    if bins or output_format != "table":
+        click.echo(render(bins, output_format))  # type: ignore[arg-type]  # click.Choice guarantees the value
+    click.echo(f"{len(bins)} bin(s) of tenant {city} at or above {level * 100:g} % ({origin})", err=True)

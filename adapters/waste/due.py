@@ -1,0 +1,338 @@
+"""The collection tour: which waste bins need emptying (``dos-adapters waste due``).
+
+The bins are ``WasteContainer`` entities with a ``fillingLevel`` (0..1), written by the LoRaWAN
+adapter; the EDG container sites of this adapter carry none and never show up. Two sources:
+
+* the broker: ``GET /ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>=<threshold>``, page by
+  page (``limit`` ≤ 1000, ``offset``), with the tenant and the @context Link header (``query_due``);
+* an NDJSON entity file as ``run`` writes it without a broker (``parse_ndjson`` + ``latest_entities``).
+
+Everything else is pure: ``due_bins`` filters and sorts, ``render`` formats a table, JSON or GeoJSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import requests
+
+from adapters.core.broker import JSONLD_CONTEXT_REL, BrokerError, OAuth2ClientCredentials
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "DueBin",
+    "DueQueryError",
+    "OutputFormat",
+    "due_bins",
+    "due_query",
+    "latest_entities",
+    "parse_ndjson",
+    "query_due",
+    "render",
+]
+
+ENTITY_TYPE = "WasteContainer"
+ENTITIES_PATH = "/ngsi-ld/v1/entities"
+MAX_PAGE_SIZE = 1000  # Orion-LD refuses a larger limit with 400
+OutputFormat = Literal["table", "json", "geojson"]
+
+
+class DueQueryError(Exception):
+    """The broker could not be asked; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class DueBin:
+    id: str
+    name: str
+    filling_level: float
+    observed_at: str | None
+    lon: float | None
+    lat: float | None
+    stored_waste_kind: str | None
+
+
+# -- pure functions ----------------------------------------------------------------------------
+
+
+def parse_ndjson(text: str) -> list[dict[str, Any]]:
+    """Entities of an NDJSON file; ValueError naming the line that is not a JSON object."""
+    entities = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"line {number}: not JSON ({error})") from None
+        if not isinstance(item, dict):
+            raise ValueError(f"line {number}: not a JSON object")
+        entities.append(item)
+    return entities
+
+
+def latest_entities(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per id, what the broker holds after upserting these in order with ``options=update``.
+
+    The latest entity per id wins, attribute by attribute: a later line replaces the attributes it
+    carries and keeps the others (a lid-open frame without ``fillingLevel`` keeps the last level).
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for entity in entities:
+        identifier = entity.get("id")
+        if isinstance(identifier, str):
+            merged.setdefault(identifier, {}).update(entity)
+    return list(merged.values())
+
+
+def _value(attribute: Any) -> Any:
+    """The value of a normalized attribute (or of a keyValues one, which is the value itself)."""
+    if isinstance(attribute, Mapping) and "value" in attribute:
+        return attribute["value"]
+    return attribute
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _tenant_of(identifier: str) -> str | None:
+    parts = identifier.split(":")
+    return parts[3] if len(parts) >= 5 and parts[:2] == ["urn", "ngsi-ld"] else None
+
+
+def _moment(observed_at: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(observed_at) if observed_at else None
+    except ValueError:
+        return None
+
+
+def _bin(entity: Mapping[str, Any], level: float) -> DueBin:
+    filling = entity.get("fillingLevel")
+    observed_at = filling.get("observedAt") if isinstance(filling, Mapping) else None
+    geometry = _value(entity.get("location"))
+    lon = lat = None
+    if isinstance(geometry, Mapping) and geometry.get("type") == "Point":
+        coordinates = geometry.get("coordinates")
+        if isinstance(coordinates, Sequence) and len(coordinates) >= 2:
+            lon, lat = _number(coordinates[0]), _number(coordinates[1])
+    name, kind = _value(entity.get("name")), _value(entity.get("storedWasteKind"))
+    return DueBin(
+        id=str(entity["id"]),
+        name=name if isinstance(name, str) and name else str(entity["id"]),
+        filling_level=level,
+        observed_at=observed_at if isinstance(observed_at, str) else None,
+        lon=lon,
+        lat=lat,
+        stored_waste_kind=kind if isinstance(kind, str) else None,
+    )
+
+
+def due_bins(entities: Iterable[Mapping[str, Any]], threshold: float, *, tenant: str | None = None) -> list[DueBin]:
+    """The WasteContainers with ``fillingLevel`` ≥ threshold, fullest first.
+
+    Ties go to the bin that has been that full for longer (older ``observedAt``), then by id, so
+    the order is stable. ``tenant`` keeps only that city's ids (an entity file may mix cities).
+    """
+    bins = []
+    for entity in entities:
+        identifier = entity.get("id")
+        if entity.get("type") != ENTITY_TYPE or not isinstance(identifier, str):
+            continue
+        if tenant is not None and _tenant_of(identifier) != tenant:
+            continue
+        level = _number(_value(entity.get("fillingLevel")))
+        if level is not None and level >= threshold:
+            bins.append(_bin(entity, level))
+
+    def order(item: DueBin) -> tuple[float, bool, float, str]:
+        moment = _moment(item.observed_at)
+        return (-item.filling_level, moment is None, moment.timestamp() if moment else 0.0, item.id)
+
+    return sorted(bins, key=order)
+
+
+def _percent(level: float) -> str:
+    return f"{level * 100:.0f} %"
+
+
+def _coordinate(value: float | None) -> str:
+    return "" if value is None else f"{value:.5f}"
+
+
+def _table(bins: Sequence[DueBin]) -> str:
+    header = ("fill", "name", "observedAt", "lon", "lat")
+    rows = [
+        (_percent(b.filling_level), b.name, b.observed_at or "", _coordinate(b.lon), _coordinate(b.lat)) for b in bins
+    ]
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header))]
+    right = {0, 3, 4}  # numbers line up on the right
+    lines = [
+        "  ".join(
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in (header, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _as_json(item: DueBin) -> dict[str, Any]:
+    record = asdict(item)
+    return {
+        "id": record["id"],
+        "name": record["name"],
+        "fillingLevel": record["filling_level"],
+        "observedAt": record["observed_at"],
+        "storedWasteKind": record["stored_waste_kind"],
+        "lon": record["lon"],
+        "lat": record["lat"],
+    }
+
+
+def _geojson(bins: Sequence[DueBin]) -> dict[str, Any]:
+    features = []
+    for item in bins:
+        properties = {k: v for k, v in _as_json(item).items() if k not in ("lon", "lat")}
+        geometry = (
+            {"type": "Point", "coordinates": [item.lon, item.lat]}
+            if item.lon is not None and item.lat is not None
+            else None
+        )
+        features.append({"type": "Feature", "id": item.id, "geometry": geometry, "properties": properties})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def render(bins: Sequence[DueBin], output_format: OutputFormat) -> str:
+    """``table`` for people (fill in %), ``json`` (fillingLevel 0..1) or ``geojson`` for a map or a router."""
+    if output_format == "table":
+        return _table(bins)
+    if output_format == "json":
+        return json.dumps([_as_json(b) for b in bins], ensure_ascii=False, indent=2)
+    if output_format == "geojson":
+        return json.dumps(_geojson(bins), ensure_ascii=False, indent=2)
+    raise ValueError(f"unknown output format {output_format!r}")
+
+
+def due_query(threshold: float) -> str:
+    """The NGSI-LD ``q`` for the threshold; always a decimal so it compares as a number."""
+    return f"fillingLevel>={float(threshold)!r}"
+
+
+# -- the broker --------------------------------------------------------------------------------
+
+
+def _problem_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, Mapping):
+        return ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
+    return str(body)[:200]
+
+
+def _check(response: requests.Response, base_url: str, tenant: str | None) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in (401, 403):
+        raise DueQueryError(
+            f"the broker refused the query ({status}): check [broker] token or [broker.oauth2] "
+            "and that the token may read this tenant"
+        )
+    if status == 404:
+        try:
+            problem_type = str(response.json().get("type", ""))
+        except (ValueError, AttributeError):
+            problem_type = ""
+        if problem_type.endswith("NonExistingTenant"):
+            raise DueQueryError(f"tenant {tenant!r} does not exist in the broker (nothing was ever written for it)")
+        raise DueQueryError(f"{base_url}{ENTITIES_PATH} not found: [broker] url must be the broker root")
+    raise DueQueryError(f"the broker answered {status}: {_problem_text(response)}")
+
+
+def query_due(
+    base_url: str,
+    *,
+    tenant: str | None,
+    context_url: str,
+    threshold: float,
+    token: str | None = None,
+    oauth2: Mapping[str, str] | None = None,
+    verify_tls: bool = True,
+    timeout: float = 10.0,
+    page_size: int = MAX_PAGE_SIZE,
+    session: requests.Session | None = None,
+) -> list[dict[str, Any]]:
+    """Every WasteContainer of the tenant with ``fillingLevel`` ≥ threshold, as normalized entities.
+
+    Pages with ``limit=page_size`` until a page comes back shorter. Bins that change while the
+    pages are read may be seen twice or not at all; ``latest_entities`` folds repeats.
+    """
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size {page_size}: must be 1..{MAX_PAGE_SIZE}")
+    own_session = session is None
+    http = session or requests.Session()
+    http.verify = verify_tls
+    url = base_url.rstrip("/") + ENTITIES_PATH
+    headers = {
+        "Accept": "application/json",
+        "Link": f'<{context_url}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"',
+    }
+    if tenant:
+        headers["NGSILD-Tenant"] = tenant
+    credentials = (
+        OAuth2ClientCredentials(
+            http, oauth2["token_url"], oauth2["client_id"], oauth2["client_secret"], oauth2.get("scope"), timeout
+        )
+        if oauth2
+        else None
+    )
+
+    def get(params: dict[str, str], refresh: bool = False) -> requests.Response:
+        auth: dict[str, str] = {}
+        if credentials is not None:
+            auth["Authorization"] = f"Bearer {credentials.token(refresh=refresh)}"
+        elif token:
+            auth["Authorization"] = f"Bearer {token}"
+        return http.get(url, params=params, headers={**headers, **auth}, timeout=timeout)
+
+    entities: list[dict[str, Any]] = []
+    offset = 0
+    try:
+        while True:
+            params = {
+                "type": ENTITY_TYPE,
+                "q": due_query(threshold),
+                "limit": str(page_size),
+                "offset": str(offset),
+            }
+            response = get(params)
+            if response.status_code == 401 and credentials is not None:
+                response = get(params, refresh=True)  # the cached token may have expired early
+            _check(response, base_url, tenant)
+            page = response.json()
+            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+                raise DueQueryError(f"the broker answered 200 with something else than an entity list: {page!r:.200}")
+            entities.extend(page)
+            if len(page) < page_size:
+                return latest_entities(entities)
+            offset += len(page)
+    except requests.exceptions.JSONDecodeError as error:  # before RequestException: it is one too
+        raise DueQueryError(f"the broker answered 200 without a JSON body: {error}") from None
+    except requests.RequestException as error:
+        raise DueQueryError(f"broker {base_url} unreachable: {error.__class__.__name__}") from None
+    except BrokerError as error:  # the OAuth2 token endpoint
+        raise DueQueryError(str(error)) from None
+    finally:
+        if own_session:
+            http.close()

@@ -1,0 +1,390 @@
+"""End-to-end machinery: a fake Opendatasoft portal, a watched broker double, configs, the real CLI.
+
+Everything talks real HTTP on 127.0.0.1: the installed ``dos-adapters`` console script runs as a
+subprocess against a fake open-data portal serving the recorded parking payload and against the
+broker double. Every wait is a poll loop with a deadline; every server and process is stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import pytest
+
+import adapters.parking
+from adapters.core.adapter import discover_adapters
+from adapters.testing import BrokerDouble, RecordedRequest
+
+SAMPLES = Path(adapters.parking.__file__).parent / "samples"
+RECORDS_PAYLOAD = SAMPLES / "parkhauser-records.json"
+EXPORT_PAYLOAD = SAMPLES / "parkhauser-export.json"
+RECORDS_PATH = "/api/explore/v2.1/catalog/datasets/parkhauser/records"
+EXPORT_PATH = "/api/explore/v2.1/catalog/datasets/parkhauser/exports/json"
+CONTEXT_URL = "http://context.test/ngsi-ld/dos-adapters.jsonld"
+
+#: What the recorded payload holds: 24 garages, one of them (101099) without coordinates.
+RECORDS_IN = 24
+VALID_GARAGES = 23
+GARAGE_WITHOUT_COORDINATES = "101099"
+
+CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
+CLI_TIMEOUT = 30.0
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def garage_id(tenant: str, feed_id: str) -> str:
+    return f"urn:ngsi-ld:OffStreetParking:{tenant}:{feed_id}"
+
+
+def expected_ids(tenant: str) -> set[str]:
+    records = json.loads(RECORDS_PAYLOAD.read_bytes())["results"]
+    return {garage_id(tenant, r["id"]) for r in records if r["id"] != GARAGE_WITHOUT_COORDINATES}
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------ fake Opendatasoft portal
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class FakeOpendatasoft:
+    """The Explore API v2.1 of open-data.dortmund.de for dataset ``parkhauser``, from the recorded payloads.
+
+    Sends a strong ``ETag`` per document and answers ``If-None-Match`` with 304, as Opendatasoft does.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, bytes] = {
+            RECORDS_PATH: RECORDS_PAYLOAD.read_bytes(),
+            EXPORT_PATH: EXPORT_PAYLOAD.read_bytes(),
+        }
+        self._requests: list[SourceRequest] = []
+        self._lock = threading.Lock()
+        self._server = _SourceServer(("127.0.0.1", 0), _SourceHandler)
+        self._server.source = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-opendatasoft", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def records_url(self) -> str:
+        return self.url + RECORDS_PATH
+
+    @property
+    def export_url(self) -> str:
+        return self.url + EXPORT_PATH
+
+    @property
+    def requests(self) -> list[SourceRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def start(self) -> FakeOpendatasoft:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()  # joins the handler threads (daemon_threads is off)
+
+    def _record(self, request: SourceRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+
+class _SourceServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins every handler thread
+    source: FakeOpendatasoft
+
+    def server_bind(self) -> None:
+        """Skip HTTPServer's reverse DNS lookup, which is slow where no DNS answers."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+class _SourceHandler(BaseHTTPRequestHandler):
+    server: _SourceServer
+    # HTTP/1.0 (the default): one request per connection, so no handler thread waits on keep-alive.
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        document = self.server.source.documents.get(path)
+        if document is None:
+            status, body, headers = 404, b'{"error_code": "NotFound"}', {"Content-Type": "application/json"}
+        else:
+            etag = '"' + hashlib.sha256(document).hexdigest()[:20] + '"'
+            if etag in (tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")):
+                status, body, headers = 304, b"", {"ETag": etag}
+            else:
+                status, body = 200, document
+                headers = {"Content-Type": "application/json; charset=utf-8", "ETag": etag}
+        self.server.source._record(SourceRequest("GET", path, dict(self.headers.items()), status))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------- broker
+
+
+class ArrivalWatchingDouble(BrokerDouble):
+    """The broker double, telling when a request has *arrived* (its request log fills only once a
+    request is answered, and a delayed answer is what the crash tests need to interrupt)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arrived = threading.Event()
+
+    def _answer(self, request: Any, too_large: bool) -> Any:
+        self.arrived.set()
+        return super()._answer(request, too_large)
+
+
+UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
+
+
+def upserts(double: BrokerDouble) -> list[RecordedRequest]:
+    """The batch upserts the double received, oldest first, whatever it answered."""
+    return [r for r in double.requests if r.method == "POST" and r.path == UPSERT_PATH]
+
+
+def delivered_ids(double: BrokerDouble) -> Counter[str]:
+    """How often each entity id was in an upsert the double took whole (201 or 204).
+
+    A 207 is left out: which of its entities failed is in the response, not in the request log.
+    """
+    counts: Counter[str] = Counter()
+    for request in upserts(double):
+        if request.status in (201, 204):
+            counts.update(entity["id"] for entity in request.json())
+    return counts
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # a TOML basic string
+    raise TypeError(f"no TOML for {value!r}")
+
+
+@dataclass
+class Site:
+    """One deployment directory: its config file, outbox, output and dead-letter files."""
+
+    root: Path
+    config: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config = self.root / "dos-adapters.toml"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "var" / "outbox.sqlite"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "out" / "entities.ndjson"
+
+    @property
+    def dead_letter(self) -> Path:
+        return self.root / "out" / "dead-letter.ndjson"
+
+    def write_config(
+        self,
+        *,
+        broker_url: str | None,
+        source_url: str,
+        broker: Mapping[str, Any] | None = None,
+        parking: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """A complete config: broker (if any) with the test @context, files in this site, parking
+        polling ``source_url`` hourly without jitter; ``broker`` and ``parking`` add or override keys."""
+        sections: dict[str, dict[str, Any]] = {
+            "broker": {
+                **({"url": broker_url} if broker_url else {}),
+                "context": CONTEXT_URL,
+                "timeout": 10,
+                **(broker or {}),
+            },
+            "outbox": {"path": self.outbox, "max_backoff": 5},
+            "output": {"path": self.output},
+            "dead_letter": {"path": self.dead_letter},
+            "log": {"level": "INFO"},
+            "adapters.parking": {"url": source_url, "interval": 3600, "jitter": 0, "timeout": 10, **(parking or {})},
+            # Only the slice under test runs, whatever other adapters are installed and on by default.
+            **{f"adapters.{name}": {"enabled": False} for name in discover_adapters() if name != "parking"},
+        }
+        lines = []
+        for name, keys in sections.items():
+            lines.append(f"[{name}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in keys.items())
+            lines.append("")
+        self.config.write_text("\n".join(lines), encoding="utf-8")
+        return self.config
+
+
+# ---------------------------------------------------------------------------------- the CLI
+
+
+class CliResult(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(**overrides: str) -> dict[str, str]:
+    """The test runner's environment without any DOS_* setting, plus ``overrides``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DOS_")}
+    env.update(overrides)
+    return env
+
+
+class Cli:
+    """Runs the installed ``dos-adapters`` script; processes still running at teardown are killed."""
+
+    def __init__(self, cwd: Path) -> None:
+        if CLI is None:
+            pytest.fail(f"dos-adapters console script not found next to {sys.executable}: pip install -e .")
+        self.cwd = cwd
+        self._processes: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [str(CLI), *args],
+            cwd=cwd or self.cwd,
+            env=dict(env) if env is not None else cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+        )
+        self._processes.append(process)
+        return process
+
+    @staticmethod
+    def finish(process: subprocess.Popen[str], timeout: float = CLI_TIMEOUT) -> CliResult:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            pytest.fail(f"{process.args} did not finish within {timeout:.0f} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        return CliResult(process.returncode, stdout, stderr)
+
+    def __call__(
+        self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT
+    ) -> CliResult:
+        return self.finish(self.start(*args, cwd=cwd, env=env), timeout)
+
+    def close(self) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            if process.stdout is not None and not process.stdout.closed:
+                process.communicate()  # drains and closes its pipes
+            process.wait()
+
+
+# ------------------------------------------------------------------------------ CLI output
+
+_SUMMARY = re.compile(
+    r"^(?P<adapter>\S+) \[(?P<source>\S+) -> tenant (?P<tenant>\S+)\]: (?P<records>\d+) records read, "
+    r"(?P<entities>\d+) entities written, (?P<rejected>\d+) rejected \((?P<state>[^)]*)\)$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One adapter's line of the ``run --once`` summary."""
+
+    adapter: str
+    source: str
+    tenant: str
+    records: int
+    entities: int
+    rejected: int
+    state: str
+
+
+def summaries(stdout: str) -> list[Summary]:
+    return [
+        Summary(
+            m["adapter"],
+            m["source"],
+            m["tenant"],
+            int(m["records"]),
+            int(m["entities"]),
+            int(m["rejected"]),
+            m["state"],
+        )
+        for m in _SUMMARY.finditer(stdout)
+    ]
+
+
+def outbox_status(cli: Cli, site: Site) -> dict[str, Any]:
+    """``dos-adapters outbox status`` of the site, parsed."""
+    result = cli("outbox", "status", "--config", str(site.config))
+    assert result.returncode == 0, result.stderr
+    status: dict[str, Any] = json.loads(result.stdout)
+    return status
