@@ -106,7 +106,7 @@ def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ..
         click.echo(f"broker refused {report.rejected} entities; the dead-letter file has the broker's reasons")
     if report.rejected or any(s.rejected for s in summaries):
         click.echo(f"dead letters: {runtime.dead_letter.path}")
-    if any(s.error for s in summaries):
+    if any(s.error for s in summaries) or report.config_error:
         sys.exit(1)
 
 

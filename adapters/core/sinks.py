@@ -96,6 +96,8 @@ class DeliveryReport:
     pending: int = 0
     requests: int = 0
     error: str | None = None
+    config_error: bool = False
+    """The broker refused us for a reason only a configuration change fixes (401, 403, 404, TLS)."""
 
 
 class Sink(Protocol):
@@ -182,6 +184,7 @@ class BrokerSink:
                     self.outbox.record_error(rows, str(error))
                     self._back_off(None)
                     report.error = str(error)
+                    report.config_error = True
                     log.error("broker configuration problem, %d entities kept in the outbox: %s", len(entities), error)
                     break
                 report.requests += result.requests

@@ -59,8 +59,9 @@ def test_broker_token_is_sent_and_a_wrong_one_keeps_entities_without_leaking(
     assert len(accepted) == 1
     assert accepted[0].headers["Authorization"] == f"Bearer {token}"
 
-    # The wrong token: everything stays in the outbox and the output says what to fix.
-    assert bad.returncode == 0, bad.stderr
+    # The wrong token: everything stays in the outbox, the output says what to fix, and the exit code
+    # tells a cron job that a person must act (an outage alone exits 0: the outbox waits it out).
+    assert bad.returncode == 1, bad.stderr
     (summary,) = summaries(bad.stdout)
     assert (summary.records, summary.entities, summary.rejected) == (24, 23, 1)
     assert f"outbox: {VALID_GARAGES} entities wait for the broker (401" in bad.stdout
