@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -247,7 +248,7 @@ class Runtime:
     def run_forever(self) -> None:
         """Poll on schedule and receive pushes until SIGTERM/SIGINT; then commit what was received,
         finish the running polls and try one last delivery."""
-        scheduler = BlockingScheduler(
+        scheduler = BackgroundScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         deliverer = Deliverer(self.sink)
@@ -263,9 +264,12 @@ class Runtime:
                     next_run_time=datetime.now(UTC),
                 )
 
+        stopping = threading.Event()
+
         def stop(signum: int, _frame: FrameType | None) -> None:
+            # Only set a flag here: the real shutdown takes locks the interrupted main thread may hold.
             log.info("signal %d: stopping after the running polls", signum)
-            scheduler.shutdown(wait=True)  # joins the worker threads; they never need the main thread
+            stopping.set()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         health = self._health_server()
@@ -276,7 +280,11 @@ class Runtime:
             for service in services:
                 service.start()
             scheduler.start()
+            while not stopping.wait(1.0):
+                pass
         finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=True)  # lets running polls finish and commit
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             for service in services:
