@@ -17,7 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import jsonschema_rs
 
 from adapters.core.entities import Entity
 
@@ -54,16 +54,23 @@ def profile_types() -> list[str]:
 
 
 @cache
-def _validator(entity_type: str) -> Draft202012Validator | None:
+def _schema(entity_type: str) -> dict[str, Any]:
     schema_file = datamodels_root().joinpath(entity_type).joinpath("schema.json")
     if not schema_file.is_file():
-        return None
-    schema = json.loads(schema_file.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return {}
+    schema: dict[str, Any] = json.loads(schema_file.read_text(encoding="utf-8"))
+    return schema
+
+
+@cache
+def _validator(entity_type: str) -> jsonschema_rs.Draft202012Validator | None:
+    """Compiled once per type; jsonschema-rs because this runs for every entity (docs/decisions/0007)."""
+    schema = _schema(entity_type)
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=True) if schema else None
 
 
 def _geometry_problems(name: str, geometry: Any) -> list[str]:
-    if not isinstance(geometry, Mapping) or geometry.get("type") not in GEOJSON_TYPES:
+    if not isinstance(geometry, dict) or geometry.get("type") not in GEOJSON_TYPES:
         return [f"{name}: value is not a GeoJSON geometry"]
     positions: list[Any] = []
 
@@ -88,9 +95,10 @@ def _geometry_problems(name: str, geometry: Any) -> list[str]:
 
 
 def _has_non_finite(value: Any) -> bool:
+    """Entities are plain JSON-like dicts and lists (ABC isinstance checks cost a third of validation)."""
     if isinstance(value, float):
         return not math.isfinite(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return any(_has_non_finite(v) for v in value.values())
     if isinstance(value, list):
         return any(_has_non_finite(v) for v in value)
@@ -100,7 +108,7 @@ def _has_non_finite(value: Any) -> bool:
 def _attribute_problems(name: str, attribute: Any) -> list[str]:
     if FORBIDDEN_NAME_CHARS.search(name):
         return [f"{name}: attribute name contains a character Orion-LD refuses"]
-    if not isinstance(attribute, Mapping) or attribute.get("type") not in ATTRIBUTE_TYPES:
+    if not isinstance(attribute, dict) or attribute.get("type") not in ATTRIBUTE_TYPES:
         return [f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)"]
     kind = attribute["type"]
     problems = []
@@ -130,13 +138,22 @@ def to_key_values(entity: Mapping[str, Any]) -> dict[str, Any]:
     for name, attribute in entity.items():
         if name == "@context":
             continue
-        if name in ("id", "type") or not isinstance(attribute, Mapping):
+        if name in ("id", "type") or not isinstance(attribute, dict):
             simplified[name] = attribute
         elif attribute.get("type") == "Relationship":
             simplified[name] = attribute.get("object")
         else:
             simplified[name] = attribute.get("value")
     return simplified
+
+
+def _because(entity_type: str, error: Any, instance: Mapping[str, Any]) -> str:
+    """jsonschema-rs does not say which attribute made another one required; name it."""
+    if list(error.schema_path)[-1:] != ["dependentRequired"]:
+        return ""
+    rules = _schema(entity_type).get("dependentRequired", {})
+    triggers = [key for key, needed in rules.items() if key in instance and error.message.split('"')[1] in needed]
+    return f" when {', '.join(triggers)} is present" if triggers else ""
 
 
 def entity_problems(entity: Entity) -> list[str]:
@@ -155,7 +172,8 @@ def entity_problems(entity: Entity) -> list[str]:
     if validator is None:
         problems.append(f"type {entity_type}: no data-model profile in datamodels/")
         return problems
-    for error in sorted(validator.iter_errors(to_key_values(entity)), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(part) for part in error.absolute_path) or entity_type
-        problems.append(f"{where}: {error.message} (profile {entity_type})")
+    simplified = to_key_values(entity)
+    for error in sorted(validator.iter_errors(simplified), key=lambda e: [str(p) for p in e.instance_path]):
+        where = ".".join(str(part) for part in error.instance_path) or entity_type
+        problems.append(f"{where}: {error.message}{_because(entity_type, error, simplified)} (profile {entity_type})")
     return problems
