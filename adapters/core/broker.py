@@ -126,26 +126,31 @@ def encoded_batches(
     """``split_batches`` with each batch's body, byte for byte ``encode_entities(batch)``.
 
     Each entity is encoded once, for its size and for the body: a compact JSON array is its items'
-    encodings joined by commas inside brackets.
+    encodings joined by commas inside brackets. An id already in the batch starts a new one: Orion-LD
+    merges duplicates within a batch into one notification, and QuantumLeap would lose the readings
+    in between.
     """
     batch: list[Entity] = []
     pieces: list[bytes] = []
+    ids: set[Any] = set()
     size = 2  # the brackets
     for entity in entities:
         piece = _ENCODER.encode(entity).encode("utf-8")
         entity_size = len(piece) + 1  # and its comma
-        if batch and (len(batch) >= max_entities or size + entity_size > max_bytes):
+        if batch and (len(batch) >= max_entities or size + entity_size > max_bytes or entity.get("id") in ids):
             yield batch, b"[" + b",".join(pieces) + b"]"
-            batch, pieces, size = [], [], 2
+            batch, pieces, ids, size = [], [], set(), 2
         batch.append(entity)
         pieces.append(piece)
+        ids.add(entity.get("id"))
         size += entity_size
     if batch:
         yield batch, b"[" + b",".join(pieces) + b"]"
 
 
 def split_batches(entities: Sequence[Entity], max_entities: int, max_bytes: int) -> Iterator[list[Entity]]:
-    """Consecutive batches within both limits; an entity alone above the byte limit goes alone."""
+    """Consecutive batches within both limits, each id at most once per batch; an entity alone above the
+    byte limit goes alone."""
     for batch, _ in encoded_batches(entities, max_entities, max_bytes):
         yield batch
 

@@ -47,25 +47,51 @@ Flush = Callable[[Sequence[Message]], None]
 
 
 class MicroBatcher:
-    """Turns a stream of messages into few, larger outbox commits (and so few broker requests)."""
+    """Turns a stream of messages into few, larger outbox commits (and so few broker requests).
 
-    def __init__(self, flush: Flush, *, max_messages: int = 500, max_delay: float = 0.2) -> None:
+    A commit that fails (outbox or state file not writable, locked, disk full) is retried with
+    backoff until it succeeds or the batcher is closed: its messages stay unacknowledged meanwhile,
+    and an MQTT broker never resends them on the same connection, so giving up would leave them
+    (and, once they fill the broker's in-flight window, every later message) stuck until a reconnect.
+    """
+
+    def __init__(
+        self,
+        flush: Flush,
+        *,
+        max_messages: int = 500,
+        max_delay: float = 0.2,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 30.0,
+    ) -> None:
         self._flush = flush
         self._max_messages = max_messages
         self._max_delay = max_delay
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
         self._queue: queue.Queue[tuple[Message, Future[None]] | None] = queue.Queue()
+        self._closing = threading.Event()
+        self._submit_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._thread.start()
 
     def submit(self, message: Message) -> Future[None]:
         """The future completes when the message is committed (or fails with the reason it was not)."""
         done: Future[None] = Future()
-        self._queue.put((message, done))
+        with self._submit_lock:
+            if self._closing.is_set():
+                done.set_exception(RuntimeError("stopping: message not committed"))
+            else:
+                self._queue.put((message, done))
         return done
 
     def close(self) -> None:
-        """Commit what is queued, then stop."""
-        self._queue.put(None)
+        """Commit what is queued (one more try if commits are failing), then stop."""
+        with self._submit_lock:
+            if self._closing.is_set():
+                return
+            self._closing.set()
+            self._queue.put(None)
         self._thread.join()
 
     def _run(self) -> None:
@@ -88,15 +114,28 @@ class MicroBatcher:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Message, Future[None]]]) -> None:
-        try:
-            self._flush([message for message, _ in batch])
-        except Exception as error:
-            log.error("could not commit %d messages; they are not acknowledged: %s", len(batch), error)
+        delay = self._retry_delay
+        while True:
+            try:
+                self._flush([message for message, _ in batch])
+            except Exception as error:
+                if self._closing.is_set():
+                    log.error("could not commit %d messages; stopping, not acknowledged: %s", len(batch), error)
+                    for _, done in batch:
+                        done.set_exception(error)
+                    return
+                log.error(
+                    "could not commit %d messages (%s); not acknowledged, trying again in %.1f s",
+                    len(batch),
+                    error,
+                    delay,
+                )
+                self._closing.wait(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+                continue
             for _, done in batch:
-                done.set_exception(error)
+                done.set_result(None)
             return
-        for _, done in batch:
-            done.set_result(None)
 
 
 class MqttIntake:
@@ -127,6 +166,9 @@ class MqttIntake:
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self._session_expiry = session_expiry
         self.connected = threading.Event()
+        self._accepting = True
+        self._connection = 0
+        """Counts connections: an acknowledgement belongs to the connection its message came on."""
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -142,6 +184,7 @@ class MqttIntake:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         properties = None
@@ -157,7 +200,13 @@ class MqttIntake:
         )
         self._client.loop_start()
 
+    def pause(self) -> None:
+        """Take no new messages (they stay unacknowledged, so the broker redelivers them after a
+        restart); acknowledgements of messages already taken still go out until ``stop``."""
+        self._accepting = False
+
     def stop(self) -> None:
+        self._accepting = False
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -165,9 +214,20 @@ class MqttIntake:
         if reason.is_failure:
             log.error("MQTT %s:%d refused the connection: %s", self._host, self._port, reason)
             return
+        self._connection += 1
         client.subscribe([(topic, 1) for topic in self.topics])
-        log.info("MQTT connected to %s:%d, subscribed to %s", self._host, self._port, ", ".join(self.topics))
+        log.info("MQTT connected to %s:%d, subscribing to %s", self._host, self._port, ", ".join(self.topics))
         self.connected.set()
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        for topic, reason in zip(self.topics, reasons, strict=False):
+            if reason.is_failure:
+                log.error("MQTT broker refused the subscription to %s: %s", topic, reason)
+            elif reason.value == 0:
+                # QoS 0: the broker neither waits for our acknowledgement nor redelivers; a crash loses messages.
+                log.error("MQTT subscription to %s granted with QoS 0 only: uplinks can be lost", topic)
+            else:
+                log.info("MQTT subscription granted: %s (QoS %d)", topic, reason.value)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.connected.clear()
@@ -175,11 +235,17 @@ class MqttIntake:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # not acknowledged: redelivered when the session resumes
         done = self._submit(Message(message.topic, bytes(message.payload)))
-        mid, qos = message.mid, message.qos
+        mid, qos, connection = message.mid, message.qos, self._connection
 
         def acknowledge(future: Future[None]) -> None:
-            if future.exception() is None and qos > 0:
+            # A message from an earlier connection is resent by the broker on the new one (same
+            # packet id) and acknowledged when that copy is committed. Acknowledging the old copy
+            # too would send a second PUBACK for the id, which the broker may meanwhile have given
+            # to a new message: that one would count as delivered before it is committed.
+            if future.exception() is None and qos > 0 and connection == self._connection:
                 client.ack(mid, qos)
 
         done.add_done_callback(acknowledge)
@@ -192,11 +258,15 @@ class _WebhookHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("webhook %s: " + format, self.client_address[0], *args)
 
-    def _answer(self, status: HTTPStatus, text: str = "") -> None:
+    def _answer(self, status: HTTPStatus, text: str = "", *, unread_body: bool = False) -> None:
+        """``unread_body``: the request body was left unread, so this keep-alive connection must
+        close (its next bytes are that body, not the next request)."""
         body = (text + "\n").encode() if text else b""
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        if unread_body:
+            self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         self.wfile.write(body)
 
@@ -210,21 +280,22 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         intake = self.server.intake
         target = urlsplit(self.path)
         if target.path != intake.path:
-            self._answer(HTTPStatus.NOT_FOUND, f"POST uplinks to {intake.path}")
+            self._answer(HTTPStatus.NOT_FOUND, f"POST uplinks to {intake.path}", unread_body=True)
             return
         if intake.secret is not None:
             given = self.headers.get(intake.secret_header, "")
             if not hmac.compare_digest(given.encode(), intake.secret.encode()):
-                self._answer(HTTPStatus.UNAUTHORIZED, f"missing or wrong {intake.secret_header}")
+                self._answer(HTTPStatus.UNAUTHORIZED, f"missing or wrong {intake.secret_header}", unread_body=True)
                 return
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            self._answer(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+            self._answer(HTTPStatus.LENGTH_REQUIRED, "Content-Length required", unread_body=True)
             return
         if length > intake.max_body_bytes:
-            self.close_connection = True
-            self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body above {intake.max_body_bytes} bytes")
+            self._answer(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body above {intake.max_body_bytes} bytes", unread_body=True
+            )
             return
         body = self.rfile.read(length)
         # ChirpStack's HTTP integration posts every event type to one URL with ?event=<type>.
@@ -278,6 +349,10 @@ class WebhookIntake:
 
     def start(self) -> None:
         self._thread.start()
+
+    def pause(self) -> None:
+        """Nothing to do: requests taken until the batcher closes are committed and answered 202,
+        later ones are answered 503, so the network server retries them."""
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -118,12 +118,26 @@ class PushService:
             intake.start()
 
     def stop(self) -> None:
-        """Stop receiving, commit what was received, release the resources."""
+        """Stop receiving, commit what was received and acknowledge it, then disconnect and release
+        the resources. (Disconnecting first would leave the last batch unacknowledged: committed,
+        yet redelivered on the next start.)"""
+        for intake in self.intakes:
+            intake.pause()
+        self.batcher.close()
         for intake in self.intakes:
             intake.stop()
-        self.batcher.close()
         if self.resources is not None:
             self.resources.close()
+        c = self.counters
+        log.info(
+            "%s: %d messages received, %d ignored, %d rejected, %d entities committed in %d commits",
+            self.adapter.name,
+            c.messages,
+            c.ignored,
+            c.rejected,
+            c.entities,
+            c.commits,
+        )
 
     def flush(self, messages: Sequence[Message]) -> None:
         """Normalise a micro-batch and commit it to the outbox; raising leaves every message unacknowledged."""
@@ -136,11 +150,10 @@ class PushService:
             )
             by_tenant: dict[str, list[Entity]] = defaultdict(list)
             rejections = []
+            ignored = 0  # counted once committed: a failed commit is retried with the same messages
             for message in messages:
-                self.counters.messages += 1
                 if not self.is_relevant(message.topic):
-                    self.counters.ignored += 1
-                    metrics.messages.labels(adapter=self.adapter.name, outcome="ignored").inc()
+                    ignored += 1
                     continue
                 try:
                     result = normalize_payload(self.source, message.payload, context, origin=message.topic)
@@ -165,6 +178,9 @@ class PushService:
             if self.resources is not None:
                 self.resources.commit()
             entity_count = sum(len(e) for e in by_tenant.values())
+            self.counters.messages += len(messages)
+            self.counters.ignored += ignored
+            metrics.messages.labels(adapter=self.adapter.name, outcome="ignored").inc(ignored)
             self.counters.entities += entity_count
             self.counters.rejected += len(rejections)
             self.counters.commits += 1

@@ -63,8 +63,9 @@ def _kind_settings(kind_settings: Mapping[str, Any], base_dir: Path) -> dict[str
 
 def _parse(payload: bytes) -> Sequence[RawRecord]:
     """One uplink JSON object per line, exactly as the network server sent it (MQTT message or webhook body)."""
+    # An unreadable line keeps its text, so the dead-letter file shows what was received.
     return [
-        {"_unreadable": item.message} if isinstance(item, UnreadableLine) else item
+        {"_unreadable": item.message, "text": item.text} if isinstance(item, UnreadableLine) else item
         for item in read_ndjson_uplinks(payload)
     ]
 

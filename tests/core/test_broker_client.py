@@ -90,11 +90,14 @@ def test_golden_upsert_request(http_server: RecordingServer, make_client: Any) -
     assert request.headers["ngsild-tenant"] == "dortmund"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert "fiware-service" not in request.headers  # both headers with different values -> 400
-    assert request.body == (
-        '[{"id":"urn:ngsi-ld:OffStreetParking:dortmund:Parkhaus-Sued","type":"OffStreetParking",'
-        '"name":{"type":"Property","value":"Parkhaus Süd"},'
-        '"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[7.46,51.51]}}}]'
-    ).encode()
+    assert (
+        request.body
+        == (
+            '[{"id":"urn:ngsi-ld:OffStreetParking:dortmund:Parkhaus-Sued","type":"OffStreetParking",'
+            '"name":{"type":"Property","value":"Parkhaus Süd"},'
+            '"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[7.46,51.51]}}}]'
+        ).encode()
+    )
     assert "@context" not in request.body.decode()  # Link header and body @context together -> 400
     assert result.requests == 1
     assert result.delivered == [entity["id"]]
@@ -493,3 +496,19 @@ def test_oauth2_token_answer_without_access_token_is_a_config_error(
     with pytest.raises(BrokerConfigError, match="access_token"):
         client.upsert("dortmund", [parking(1)])
     assert [r.path for r in http_server.requests] == ["/token"]
+
+
+def test_an_entity_id_appears_at_most_once_per_batch() -> None:
+    """Orion-LD merges duplicate ids within a batch into one notification: QuantumLeap would lose readings."""
+    from adapters.core.broker import split_batches
+
+    readings = [
+        {
+            "id": f"urn:ngsi-ld:WasteContainer:dortmund:bin-{n % 2}",
+            "type": "WasteContainer",
+            "fillingLevel": {"type": "Property", "value": n / 10},
+        }
+        for n in range(5)
+    ]
+    batches = list(split_batches(readings, 1000, 1_048_576))
+    assert [[e["fillingLevel"]["value"] for e in batch] for batch in batches] == [[0.0, 0.1], [0.2, 0.3], [0.4]]

@@ -83,6 +83,7 @@ def test_broker_down_the_outbox_keeps_everything_until_replay(
         "pending": 0,
         "requests": None,
         "error": None,
+        "config_error": False,
     }
     assert set(broker.entities("dortmund")) == expected_ids("dortmund")
     assert delivered_ids(broker) == _each_once()
