@@ -5,6 +5,7 @@ Exceptions::
     BrokerError                  anything the broker link reports
     ├── BrokerConfigError        the configuration is wrong (401 after a token refresh, 403, 404,
     │                            bad TLS): retrying cannot help, a person must act; nothing is dropped
+    ├── BrokerQueryError         a read (``query``) failed; the message says what to check
     └── (transient problems and per-entity rejections are *results*, not exceptions: see UpsertResult)
 
 Every HTTP status is classified by ``STATUS_POLICY`` (a table, so the policy is read in one place).
@@ -34,6 +35,7 @@ __all__ = [
     "BrokerClient",
     "BrokerConfigError",
     "BrokerError",
+    "BrokerQueryError",
     "OAuth2ClientCredentials",
     "UpsertResult",
     "encode_entities",
@@ -42,6 +44,8 @@ __all__ = [
 log = logging.getLogger("dos_adapters.broker")
 
 UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
+ENTITIES_PATH = "/ngsi-ld/v1/entities"
+MAX_PAGE_SIZE = 1000  # Orion-LD refuses a larger limit with 400
 JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 
@@ -51,6 +55,36 @@ class BrokerError(Exception):
 
 class BrokerConfigError(BrokerError):
     """The broker refuses us for a reason only a configuration change fixes."""
+
+
+class BrokerQueryError(BrokerError):
+    """A query could not be answered; the message says why and what to check."""
+
+
+def _problem_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, Mapping):
+        return ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
+    return str(body)[:200]
+
+
+def _check_query(response: requests.Response, base_url: str, tenant: str | None) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in (401, 403):
+        raise BrokerQueryError(
+            f"the broker refused the query ({status}): check [broker] token or [broker.oauth2] "
+            "and that the token may read this tenant"
+        )
+    if status == 404:
+        if "NonExistingTenant" in response.text:
+            raise BrokerQueryError(f"tenant {tenant!r} does not exist in the broker (nothing was ever written for it)")
+        raise BrokerQueryError(f"{base_url}{ENTITIES_PATH} not found: [broker] url must be the broker root")
+    raise BrokerQueryError(f"the broker answered {status}: {_problem_text(response)}")
 
 
 class Action(Enum):
@@ -280,18 +314,59 @@ class BrokerClient:
             return {"Authorization": f"Bearer {self._static_token}"}
         return {}
 
-    def _post(self, tenant: str | None, body: bytes) -> requests.Response:
+    def _request(self, method: str, url: str, tenant: str | None, **options: Any) -> requests.Response:
+        """One request with the tenant, @context and auth headers; a 401 refreshes an OAuth2 token once."""
         headers = dict(self._headers)
+        if method == "GET":
+            del headers["Content-Type"]
         if tenant:
             headers["NGSILD-Tenant"] = tenant
-        url = f"{self.base_url}{UPSERT_PATH}?options=update"
-        response = self._session.post(url, data=body, headers={**headers, **self._auth_header()}, timeout=self.timeout)
+        response = self._session.request(
+            method, url, headers={**headers, **self._auth_header()}, timeout=self.timeout, **options
+        )
         if response.status_code == 401 and self._oauth2 is not None:
             response.close()
-            response = self._session.post(
-                url, data=body, headers={**headers, **self._auth_header(refresh=True)}, timeout=self.timeout
+            response = self._session.request(
+                method, url, headers={**headers, **self._auth_header(refresh=True)}, timeout=self.timeout, **options
             )
         return response
+
+    def _post(self, tenant: str | None, body: bytes) -> requests.Response:
+        return self._request("POST", f"{self.base_url}{UPSERT_PATH}?options=update", tenant, data=body)
+
+    def query(
+        self, tenant: str | None, params: Mapping[str, str], *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[list[Entity]]:
+        """``GET /entities`` page by page until a short page; raises BrokerQueryError saying what to fix.
+
+        Entities that change while the pages are read may be seen twice or not at all.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size {page_size}: must be 1..{MAX_PAGE_SIZE} (Orion-LD's limit)")
+        offset = 0
+        while True:
+            try:
+                response = self._request(
+                    "GET",
+                    f"{self.base_url}{ENTITIES_PATH}",
+                    tenant,
+                    params={**params, "limit": str(page_size), "offset": str(offset)},
+                )
+                with response:
+                    _check_query(response, self.base_url, tenant)
+                    page = response.json()
+            except requests.exceptions.JSONDecodeError as error:  # before RequestException: it is one too
+                raise BrokerQueryError(f"the broker answered 200 without a JSON body: {error}") from None
+            except requests.RequestException as error:
+                raise BrokerQueryError(f"broker {self.base_url} unreachable: {error.__class__.__name__}") from None
+            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+                raise BrokerQueryError(
+                    f"the broker answered 200 with something else than an entity list: {page!r:.200}"
+                )
+            yield page
+            if len(page) < page_size:
+                return
+            offset += len(page)
 
     def upsert(self, tenant: str | None, entities: Sequence[Entity]) -> UpsertResult:
         """Send in order; stop at the first transient failure so nothing overtakes what is pending."""

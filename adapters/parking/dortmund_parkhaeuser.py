@@ -16,15 +16,15 @@ export (a bare JSON array of the same flat records); both are read. Quirks of th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, RawRecord, RecordRejected, SourceKind
 from adapters.core.entities import Attribute, Entity, geo_point, make_entity, prop
+from adapters.core.opendatasoft import records_from_payload
 
 __all__ = ["SOURCE", "normalize_record", "parse_payload"]
 
@@ -57,14 +57,7 @@ WEEKDAY_ALIASES = {"donnerstag": ("donnerstag", "donnerst")}
 
 
 def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
-    records = document.get("results") if isinstance(document, dict) else document
-    if not isinstance(records, list):
-        raise PayloadError("expected an Opendatasoft records response {results: [...]} or an export JSON array")
-    return records
+    return records_from_payload(payload)
 
 
 def record_label(record: RawRecord) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import requests
 
-from adapters.core.broker import JSONLD_CONTEXT_REL, BrokerError, OAuth2ClientCredentials
+from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -37,8 +37,6 @@ __all__ = [
 ]
 
 ENTITY_TYPE = "WasteContainer"
-ENTITIES_PATH = "/ngsi-ld/v1/entities"
-MAX_PAGE_SIZE = 1000  # Orion-LD refuses a larger limit with 400
 OutputFormat = Literal["table", "json", "geojson"]
 
 
@@ -230,36 +228,6 @@ def due_query(threshold: float) -> str:
 # -- the broker --------------------------------------------------------------------------------
 
 
-def _problem_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, Mapping):
-        return ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
-    return str(body)[:200]
-
-
-def _check(response: requests.Response, base_url: str, tenant: str | None) -> None:
-    status = response.status_code
-    if status == 200:
-        return
-    if status in (401, 403):
-        raise DueQueryError(
-            f"the broker refused the query ({status}): check [broker] token or [broker.oauth2] "
-            "and that the token may read this tenant"
-        )
-    if status == 404:
-        try:
-            problem_type = str(response.json().get("type", ""))
-        except (ValueError, AttributeError):
-            problem_type = ""
-        if problem_type.endswith("NonExistingTenant"):
-            raise DueQueryError(f"tenant {tenant!r} does not exist in the broker (nothing was ever written for it)")
-        raise DueQueryError(f"{base_url}{ENTITIES_PATH} not found: [broker] url must be the broker root")
-    raise DueQueryError(f"the broker answered {status}: {_problem_text(response)}")
-
-
 def query_due(
     base_url: str,
     *,
@@ -278,61 +246,20 @@ def query_due(
     Pages with ``limit=page_size`` until a page comes back shorter. Bins that change while the
     pages are read may be seen twice or not at all; ``latest_entities`` folds repeats.
     """
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size {page_size}: must be 1..{MAX_PAGE_SIZE}")
-    own_session = session is None
-    http = session or requests.Session()
-    http.verify = verify_tls
-    url = base_url.rstrip("/") + ENTITIES_PATH
-    headers = {
-        "Accept": "application/json",
-        "Link": f'<{context_url}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"',
-    }
-    if tenant:
-        headers["NGSILD-Tenant"] = tenant
-    credentials = (
-        OAuth2ClientCredentials(
-            http, oauth2["token_url"], oauth2["client_id"], oauth2["client_secret"], oauth2.get("scope"), timeout
-        )
-        if oauth2
-        else None
+    client = BrokerClient(
+        base_url,
+        context_url=context_url,
+        token=token,
+        oauth2=oauth2,
+        verify_tls=verify_tls,
+        timeout=timeout,
+        session=session,
     )
-
-    def get(params: dict[str, str], refresh: bool = False) -> requests.Response:
-        auth: dict[str, str] = {}
-        if credentials is not None:
-            auth["Authorization"] = f"Bearer {credentials.token(refresh=refresh)}"
-        elif token:
-            auth["Authorization"] = f"Bearer {token}"
-        return http.get(url, params=params, headers={**headers, **auth}, timeout=timeout)
-
-    entities: list[dict[str, Any]] = []
-    offset = 0
+    params = {"type": ENTITY_TYPE, "q": due_query(threshold)}
     try:
-        while True:
-            params = {
-                "type": ENTITY_TYPE,
-                "q": due_query(threshold),
-                "limit": str(page_size),
-                "offset": str(offset),
-            }
-            response = get(params)
-            if response.status_code == 401 and credentials is not None:
-                response = get(params, refresh=True)  # the cached token may have expired early
-            _check(response, base_url, tenant)
-            page = response.json()
-            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
-                raise DueQueryError(f"the broker answered 200 with something else than an entity list: {page!r:.200}")
-            entities.extend(page)
-            if len(page) < page_size:
-                return latest_entities(entities)
-            offset += len(page)
-    except requests.exceptions.JSONDecodeError as error:  # before RequestException: it is one too
-        raise DueQueryError(f"the broker answered 200 without a JSON body: {error}") from None
-    except requests.RequestException as error:
-        raise DueQueryError(f"broker {base_url} unreachable: {error.__class__.__name__}") from None
-    except BrokerError as error:  # the OAuth2 token endpoint
+        return latest_entities(entity for page in client.query(tenant, params, page_size=page_size) for entity in page)
+    except BrokerError as error:
         raise DueQueryError(str(error)) from None
     finally:
-        if own_session:
-            http.close()
+        if session is None:
+            client.close()

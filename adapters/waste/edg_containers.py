@@ -28,15 +28,15 @@ or a recycling facility: ``titel``, ``adresse``, ``ort``, ``geografische_koordin
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, RawRecord, RecordRejected, SourceKind
 from adapters.core.entities import Attribute, Entity, geo_point, make_entity, prop
+from adapters.core.opendatasoft import records_from_payload
 
 __all__ = ["FRACTIONS", "SOURCE", "EdgRecord", "local_id_of", "normalize_record", "parse_payload"]
 
@@ -75,14 +75,7 @@ class EdgRecord(dict[str, Any]):
 
 
 def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
-    records = document.get("results") if isinstance(document, dict) else document
-    if not isinstance(records, list):
-        raise PayloadError("expected an Opendatasoft records response {results: [...]} or an export JSON array")
-    return _mark_duplicates(records)
+    return _mark_duplicates(records_from_payload(payload))
 
 
 def _mark_duplicates(records: list[Any]) -> list[Any]:

@@ -17,9 +17,8 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,17 +46,6 @@ GARAGE_WITHOUT_COORDINATES = "101099"
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
 CLI_TIMEOUT = 30.0
 
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def garage_id(tenant: str, feed_id: str) -> str:

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.core.adapter import discover_adapters
 from adapters.core.outbox import Outbox
 from adapters.testing import BrokerDouble
+from adapters.testing.waiting import wait_until
 
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
 #: Debian/Ubuntu install the broker as /usr/sbin/mosquitto, outside an ordinary user's PATH.
@@ -43,17 +44,6 @@ CONTEXT_URL = "http://context.test/ngsi-ld/dos-adapters.jsonld"
 UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
 BASE_TIME = datetime(2024, 11, 5, 6, 0, 0, tzinfo=UTC)
 
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:
