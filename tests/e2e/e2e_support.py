@@ -30,6 +30,7 @@ import pytest
 import adapters.parking
 from adapters.core.adapter import discover_adapters
 from adapters.testing import BrokerDouble, RecordedRequest
+from adapters.testing.waiting import wait_until as wait_until  # re-exported for the tests
 
 SAMPLES = Path(adapters.parking.__file__).parent / "samples"
 RECORDS_PAYLOAD = SAMPLES / "parkhauser-records.json"
@@ -45,7 +46,6 @@ GARAGE_WITHOUT_COORDINATES = "101099"
 
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
 CLI_TIMEOUT = 30.0
-
 
 
 def garage_id(tenant: str, feed_id: str) -> str:

@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.core.adapter import discover_adapters
 from adapters.core.outbox import Outbox
 from adapters.testing import BrokerDouble
-from adapters.testing.waiting import wait_until
+from adapters.testing.waiting import wait_until as wait_until  # re-exported for the tests
 
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
 #: Debian/Ubuntu install the broker as /usr/sbin/mosquitto, outside an ordinary user's PATH.
@@ -43,7 +43,6 @@ MOSQUITTO = os.environ.get("MOSQUITTO") or shutil.which("mosquitto") or "/usr/sb
 CONTEXT_URL = "http://context.test/ngsi-ld/dos-adapters.jsonld"
 UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
 BASE_TIME = datetime(2024, 11, 5, 6, 0, 0, tzinfo=UTC)
-
 
 
 def free_port() -> int:
