@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +67,6 @@ class PushCounters:
     rejected: int = 0
     ignored: int = 0
     commits: int = 0
-    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 class PushService:

@@ -48,9 +48,6 @@ class RunSummary:
     skipped: str | None = None
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 class Runtime:
     """One adapter process: the configured adapters sharing one sink, one dead-letter file, one fetcher."""
