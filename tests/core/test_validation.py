@@ -165,15 +165,15 @@ def test_attribute_names_orion_refuses(name: str) -> None:
 
 
 def test_unknown_type_has_no_profile() -> None:
-    entity = make_entity("WeatherObserved", "dortmund", "station-1", {"temperature": prop(21.0, unit_code="CEL")})
-    assert entity_problems(entity) == ["type WeatherObserved: no data-model profile in datamodels/"]
+    entity = make_entity("NoiseLevelObserved", "dortmund", "station-1", {"temperature": prop(21.0, unit_code="CEL")})
+    assert entity_problems(entity) == ["type NoiseLevelObserved: no data-model profile in datamodels/"]
 
 
 def test_unknown_type_still_gets_structural_checks() -> None:
-    entity = make_entity("WeatherObserved", "dortmund", "station-1", {"temperature": {"type": "Property"}})
+    entity = make_entity("NoiseLevelObserved", "dortmund", "station-1", {"temperature": {"type": "Property"}})
     problems = entity_problems(entity)
     assert "temperature: Property without a value" in problems
-    assert "type WeatherObserved: no data-model profile in datamodels/" in problems
+    assert "type NoiseLevelObserved: no data-model profile in datamodels/" in problems
 
 
 def test_profile_violation_occupancy_above_one() -> None:

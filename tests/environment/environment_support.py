@@ -1,0 +1,274 @@
+"""End-to-end machinery for the environment adapters: fake PEGELONLINE / sensor.community / Bright Sky
+servers on 127.0.0.1, a deployment directory with its config, and the installed ``dos-adapters`` script.
+
+The fake sources serve the recorded payloads with a strong ``ETag`` (and 304 on ``If-None-Match``);
+a test can queue faults per path: an error status with ``Retry-After``, a slow answer, a truncated body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import pytest
+
+from adapters.core.adapter import discover_adapters
+from adapters.testing import BrokerDouble, RecordedRequest
+
+ROOT = Path(__file__).resolve().parents[2] / "adapters"
+PEGELONLINE_PATH = "/webservices/rest-api/v2/stations.json"
+SENSOR_COMMUNITY_PATH = "/airrohr/v1/filter/area=51.48,7.515,16"
+BRIGHTSKY_PATH = "/current_weather"
+PAYLOADS = {
+    PEGELONLINE_PATH: ROOT / "waterlevel" / "samples" / "pegelonline-stations.json",
+    SENSOR_COMMUNITY_PATH: ROOT / "airquality" / "samples" / "sensor-community-area.json",
+    BRIGHTSKY_PATH: ROOT / "weather" / "samples" / "brightsky-current-weather.json",
+}
+CONTEXT_URL = "http://context.test/ngsi-ld/dos-adapters.jsonld"
+CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
+CLI_TIMEOUT = 30.0
+UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One answer that replaces the normal one: a status (with headers), a delay, or a cut body."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate: bool = False
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    path: str
+    query: str
+    headers: dict[str, str]
+    status: int
+    at: float
+
+
+class FakeSources:
+    """The three public endpoints on one local server, each path serving its recorded payload."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, bytes] = {path: file.read_bytes() for path, file in PAYLOADS.items()}
+        self._faults: dict[str, deque[Fault]] = {}
+        self._requests: list[SourceRequest] = []
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.sources = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-sources", daemon=True
+        )
+
+    def url(self, path: str, query: str = "") -> str:
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
+        return f"http://{host}:{port}{path}{'?' + query if query else ''}"
+
+    @property
+    def requests(self) -> list[SourceRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str) -> list[SourceRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    def fail_next(self, path: str, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.setdefault(path, deque()).extend(faults)
+
+    def start(self) -> FakeSources:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            return queue.popleft() if queue else None
+
+    def _record(self, request: SourceRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins every handler thread
+    sources: FakeSources
+
+    def server_bind(self) -> None:
+        """Skip HTTPServer's reverse DNS lookup, which is slow where no DNS answers."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        sources = self.server.sources
+        parts = urlsplit(self.path)
+        document = sources.documents.get(parts.path)
+        fault = sources._next_fault(parts.path)
+        headers: dict[str, str] = {"Content-Type": "application/json"}
+        if document is None:
+            status, body = 404, b'{"detail": "Not Found"}'
+        elif fault is not None and fault.status != 200:
+            status, body = fault.status, b'{"detail": "try again later"}'
+            headers.update(fault.headers)
+        else:
+            etag = '"' + hashlib.sha256(document).hexdigest()[:20] + '"'
+            if etag in (tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")):
+                status, body, headers = 304, b"", {"ETag": etag}
+            else:
+                status, body = 200, document[: len(document) // 2] if fault and fault.truncate else document
+                headers["ETag"] = etag
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        sources._record(SourceRequest(parts.path, parts.query, dict(self.headers.items()), status, time.monotonic()))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ deployment
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+@dataclass
+class Site:
+    """One deployment directory: config, outbox, output, dead letters and the adapters' state files."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "dos-adapters.toml"
+
+    @property
+    def dead_letter(self) -> Path:
+        return self.root / "out" / "dead-letter.ndjson"
+
+    def write_config(self, broker_url: str, adapters: Mapping[str, Mapping[str, Any]]) -> Path:
+        """The broker with the test @context; ``adapters`` enabled with the given keys, every other
+        installed adapter off, so only the slice under test runs."""
+        sections: dict[str, Mapping[str, Any]] = {
+            "broker": {"url": broker_url, "context": CONTEXT_URL, "timeout": 10},
+            "outbox": {"path": self.root / "var" / "outbox.sqlite", "max_backoff": 5},
+            "output": {"path": self.root / "out" / "entities.ndjson"},
+            "dead_letter": {"path": self.dead_letter},
+            **{f"adapters.{name}": {"enabled": False} for name in discover_adapters() if name not in adapters},
+        }
+        for name, keys in adapters.items():
+            tables = {k: v for k, v in keys.items() if isinstance(v, Mapping)}
+            plain = {k: v for k, v in keys.items() if not isinstance(v, Mapping)}
+            sections[f"adapters.{name}"] = {"enabled": True, "interval": 3600, "jitter": 0, "timeout": 5, **plain}
+            for table, values in tables.items():
+                sections[f"adapters.{name}.{table}"] = values
+        lines = []
+        for name, keys in sections.items():
+            lines.append(f"[{name}]")
+            for key, value in keys.items():
+                if isinstance(value, Mapping):
+                    lines.append(
+                        f"{json.dumps(key)} = {{ "
+                        + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
+                        + " }"
+                    )
+                else:
+                    lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        self.config.write_text("\n".join(lines), encoding="utf-8")
+        return self.config
+
+
+class CliResult(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = CLI_TIMEOUT) -> CliResult:
+    """The installed script, without any DOS_* variable of the test runner's environment."""
+    if CLI is None:
+        pytest.fail(f"dos-adapters console script not found next to {sys.executable}: pip install -e .")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DOS_")}
+    process = subprocess.Popen(
+        [CLI, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        encoding="utf-8", errors="replace",
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{args} did not finish within {timeout:.0f} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    return CliResult(process.returncode, stdout, stderr)
+
+
+_SUMMARY = re.compile(
+    r"^(?P<adapter>\S+) \[(?P<source>\S+) -> tenant (?P<tenant>\S+)\]: (?P<records>\d+) records read, "
+    r"(?P<entities>\d+) entities written, (?P<rejected>\d+) rejected \((?P<state>.*)\)$",
+    re.MULTILINE,
+)
+
+
+def summaries(stdout: str) -> dict[str, tuple[int, int, int, str]]:
+    """Adapter -> (records read, entities written, rejected, state) from the ``run --once`` summary."""
+    return {
+        m["adapter"]: (int(m["records"]), int(m["entities"]), int(m["rejected"]), m["state"])
+        for m in _SUMMARY.finditer(stdout)
+    }
+
+
+def upserts(broker: BrokerDouble) -> list[RecordedRequest]:
+    return [r for r in broker.requests if r.method == "POST" and r.path == UPSERT_PATH]
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
