@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from adapters import __version__
+from adapters.buildings.commands import building
 from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, discover_adapters, find_source
 from adapters.core.config import ConfigError, build_schema, env_variables, load_config, redact, secret_values
 from adapters.core.entities import EntityError, tenant_name
@@ -18,6 +19,7 @@ from adapters.core.outbox import Outbox, OutboxError
 from adapters.core.runner import Runtime, normalize_payload
 from adapters.core.sinks import DeadLetterFile
 from adapters.core.validation import entity_problems
+from adapters.platform.commands import history, provision, query
 
 EXIT_REJECTED = 3
 
@@ -352,3 +354,9 @@ def waste_due(
     if bins or output_format != "table":
         click.echo(render(bins, output_format))  # type: ignore[arg-type]  # click.Choice guarantees the value
     click.echo(f"{len(bins)} bin(s) of tenant {city} at or above {level * 100:g} % ({origin})", err=True)
+
+
+main.add_command(provision)
+main.add_command(query)
+main.add_command(history)
+main.add_command(building)
