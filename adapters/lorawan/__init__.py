@@ -51,7 +51,7 @@ class LorawanResources:
 
 # Kind settings that name a file: resolved against base_dir here, like ``devices``, because a kind
 # sees only its settings and the pipeline may run in another working directory.
-_KIND_PATH_SETTINGS = frozenset({"zones"})
+_KIND_PATH_SETTINGS = frozenset({"zones", "buildings_file"})
 
 
 def _kind_settings(kind_settings: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:

@@ -259,3 +259,50 @@ def test_profile_example_is_valid() -> None:
     example = json.loads(path.read_text(encoding="utf-8"))
     assert example.pop("@context")
     assert entity_problems(example) == []
+
+
+# -- the building of a room, found by its position in the buildings adapter's footprints ----------------------
+SCHOOL_FOOTPRINT = [[[7.5330, 51.4908], [7.5338, 51.4908], [7.5338, 51.4913], [7.5330, 51.4913], [7.5330, 51.4908]]]
+
+
+def buildings_file(tmp_path: Path) -> Path:
+    building = {
+        "id": f"urn:ngsi-ld:Building:dortmund:{BUILDING}",
+        "type": "Building",
+        "name": {"type": "Property", "value": "Gymnasium an der Schweizer Allee"},
+        "location": {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": SCHOOL_FOOTPRINT}},
+    }
+    path = tmp_path / "buildings.ndjson"
+    path.write_text(json.dumps(building) + "\n", encoding="utf-8")
+    return path
+
+
+def unassigned(lon: float | None, lat: float | None, building_id: str = "") -> list[dict[str, str]]:
+    return [{**row(SURVEYED, "gsa-raum-209", lon, lat), "building_id": building_id}]
+
+
+def test_a_room_without_building_id_is_linked_to_the_footprint_it_stands_in(tmp_path: Path) -> None:
+    settings = {"buildings_file": str(buildings_file(tmp_path))}
+    entity = observed(FULL_FRAME, settings=settings, rows=unassigned(7.5334, 51.4910))
+    assert entity["refPointOfInterest"] == {
+        "type": "Relationship",
+        "object": f"urn:ngsi-ld:Building:dortmund:{BUILDING}",
+    }
+
+
+def test_a_room_outside_every_footprint_is_rejected_naming_the_fix(tmp_path: Path) -> None:
+    settings = {"buildings_file": str(buildings_file(tmp_path))}
+    with pytest.raises(RecordRejected, match="no building footprint in buildings_file covers"):
+        run(FULL_FRAME, settings=settings, rows=unassigned(7.5400, 51.4950))
+
+
+def test_a_room_without_position_takes_its_buildings_position_from_the_footprints(tmp_path: Path) -> None:
+    settings = {"buildings_file": str(buildings_file(tmp_path))}
+    entity = observed(FULL_FRAME, settings=settings, rows=unassigned(None, None, building_id=BUILDING))
+    lon, lat = entity["location"]["value"]["coordinates"]
+    assert 7.5330 < lon < 7.5338 and 51.4908 < lat < 51.4913
+
+
+def test_without_building_id_and_without_footprints_the_reading_is_rejected() -> None:
+    with pytest.raises(RecordRejected, match="no building: set building_id"):
+        run(FULL_FRAME, rows=unassigned(7.5334, 51.4910))

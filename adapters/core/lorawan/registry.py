@@ -23,7 +23,7 @@ column                 kinds       value
 ``waste_kind``         waste       SDM WasteContainer ``storedWasteKind``
 ``parking_site``       parking     local id of the site, optional (empty: grouped by zone later)
 ``category``           parking     ``onStreet`` or ``offStreet``
-``building_id``        indoor      local id of the building
+``building_id``        indoor      local id of the building, optional (empty: found by position)
 ``room``               indoor      free text, not empty
 ``empty_distance_mm``  water       sensor to the river bed / gauge zero, mm (level = this -
                                    measured distance)
@@ -177,7 +177,7 @@ KIND_COLUMNS: Mapping[str, tuple[KindColumn, ...]] = MappingProxyType(
             KindColumn("category", _choice(PARKING_CATEGORIES)),
         ),
         "indoor": (
-            KindColumn("building_id", _safe_id),
+            KindColumn("building_id", _safe_id, required=False),
             KindColumn("room", _free_text),
         ),
         "water": (

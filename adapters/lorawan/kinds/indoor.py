@@ -14,10 +14,13 @@ Mapping (Elsys ERS CO2, decoded by ``adapters.core.lorawan.decoders``):
 Every quantity is sent as a JSON float (QuantumLeap fixes a column's type with its first row).
 A frame without any of these quantities (battery or motion only) yields no entity.
 
-Where: the device's own ``lon``/``lat``, else the position of its building from the kind setting
-``buildings`` (``{building_id: [lon, lat]}``), else the uplink is rejected with the fix named.
-The building is linked as ``refPointOfInterest`` to ``urn:ngsi-ld:Building:<tenant>:<building_id>``,
-the id a later Building entity of the school will carry; ``name`` is the device (room) name.
+Which building: the registry's ``building_id``; without one, the building whose footprint covers the
+device's position in ``buildings_file`` (the NDJSON output of the buildings adapter; see
+``adapters.buildings.index`` for shared walls and ``max_distance_m``). It is linked as
+``refPointOfInterest`` to ``urn:ngsi-ld:Building:<tenant>:<building_id>``.
+Where: the device's own ``lon``/``lat``, else the position of its building (kind setting ``buildings``
+``{building_id: [lon, lat]}``, then ``buildings_file``), else the uplink is rejected with the fix named.
+``name`` is the device (room) name.
 
 Traffic light (Umweltbundesamt, CO2 in indoor air): below 1000 ppm hygienically harmless
 (``good``), 1000 to 2000 ppm conspicuous, ventilate (``ventilate``), above 2000 ppm unacceptable
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.buildings.index import BuildingIndex, BuildingIndexError, load_building_index
 from adapters.core.adapter import RecordRejected
 from adapters.core.entities import Attribute, entity_id, geo_point, make_entity, prop, relationship, utc_iso
 from adapters.core.lorawan.pipeline import DeviceKind, KindContext, KindOutput, Reading, device_entity_id
@@ -69,14 +73,49 @@ def _thresholds(settings: Mapping[str, Any]) -> tuple[int, int]:
     return ventilate, unacceptable
 
 
-def _position(device: Device, settings: Mapping[str, Any]) -> tuple[float, float]:
+def _index(settings: Mapping[str, Any]) -> BuildingIndex | None:
+    path = settings.get("buildings_file")
+    if not path:
+        return None
+    try:
+        return load_building_index(path)
+    except BuildingIndexError as error:
+        raise RecordRejected(f"settings: [adapters.lorawan.indoor] buildings_file: {error}") from None
+
+
+def _building(device: Device, settings: Mapping[str, Any]) -> str:
+    """The local id of the device's building: from the registry, else by its position in the footprints."""
+    if device.params.get("building_id"):
+        return str(device.params["building_id"])
+    index = _index(settings)
+    if index is None or device.lon is None or device.lat is None:
+        raise RecordRejected(
+            f"device {device.dev_eui} ({device.name}): no building: set building_id in the device registry, "
+            "or its lon/lat and [adapters.lorawan.indoor] buildings_file (the buildings adapter's output)"
+        )
+
+    hit = index.building_of(
+        device.lon, device.lat, tenant=device.tenant, max_distance_m=float(settings.get("max_distance_m", 0.0))
+    )
+    if hit is None:
+        raise RecordRejected(
+            f"device {device.dev_eui} ({device.name}): no building footprint in buildings_file covers "
+            f"({device.lon}, {device.lat}); set building_id in the device registry or raise max_distance_m"
+        )
+    return hit.local_id
+
+
+def _position(device: Device, building: str, settings: Mapping[str, Any]) -> tuple[float, float]:
     if device.lon is not None and device.lat is not None:
         return device.lon, device.lat
-    building = device.params["building_id"]
     buildings = settings.get("buildings") or {}
     if building in buildings:
         lon, lat = buildings[building]
         return float(lon), float(lat)
+    index = _index(settings)
+    position = index.position_of(building, device.tenant) if index is not None else None
+    if position is not None:
+        return position
     raise RecordRejected(
         f"device {device.dev_eui} ({device.name}): no position: set its lon and lat in the device registry, "
         f'or its building\'s position in the settings: [adapters.lorawan.indoor.buildings] "{building}" = [lon, lat]'
@@ -98,7 +137,8 @@ def normalize(reading: Reading, context: KindContext) -> KindOutput:
             "sensor is and whether it works)"
         )
     ventilate, unacceptable = _thresholds(context.settings)
-    lon, lat = _position(device, context.settings)
+    building = _building(device, context.settings)
+    lon, lat = _position(device, building, context.settings)
     attributes: dict[str, Attribute] = {
         "name": prop(device.name),
         "location": geo_point(lon, lat),
@@ -117,7 +157,7 @@ def normalize(reading: Reading, context: KindContext) -> KindOutput:
     illuminance = values.get("illuminance")
     if isinstance(illuminance, int | float):
         attributes["illuminance"] = prop(float(illuminance), observed_at=observed, unit_code="LUX")
-    attributes["refPointOfInterest"] = relationship(entity_id("Building", device.tenant, device.params["building_id"]))
+    attributes["refPointOfInterest"] = relationship(entity_id("Building", device.tenant, building))
     attributes["refDevice"] = relationship(device_entity_id(device))
     return KindOutput([make_entity("IndoorEnvironmentObserved", device.tenant, device.entity_id, attributes)])
 
@@ -153,6 +193,18 @@ KIND = DeviceKind(
             "default": CO2_UNACCEPTABLE,
             "description": "CO2 (ppm) above which airQualityLevel is 'unacceptable' (Umweltbundesamt: 2000); "
             "at least co2_ventilate.",
+        },
+        "buildings_file": {
+            "type": "string",
+            "minLength": 1,
+            "description": "NDJSON entity file with the Building footprints (the buildings adapter's output): "
+            "the building of a device without building_id, and the position of one without lon/lat.",
+        },
+        "max_distance_m": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0,
+            "description": "A device this close to a footprint (m) but outside every one belongs to the nearest.",
         },
         "buildings": {
             "type": "object",

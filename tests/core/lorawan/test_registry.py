@@ -252,7 +252,7 @@ def test_device_is_hashable_and_read_only() -> None:
         ("parking", {"category": "street"}, "category 'street': must be one of onStreet, offStreet"),
         ("parking", {"category": ""}, "category: required for kind parking"),
         ("parking", {"parking_site": "Hansa straße"}, "parking_site 'Hansa straße': must be letters"),
-        ("indoor", {"building_id": ""}, "building_id: required for kind indoor"),
+        ("indoor", {"building_id": "Schule Nord"}, "building_id 'Schule Nord': must be letters"),
         ("indoor", {"room": ""}, "room: required for kind indoor"),
         ("water", {"empty_distance_mm": ""}, "empty_distance_mm: required for kind water"),
         ("water", {"alert_level_m": "3.2"}, "alert_level_m '3.2': must be less than danger_level_m 3.2"),
