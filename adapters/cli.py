@@ -196,7 +196,14 @@ def normalize(
 
 @main.command()
 @click.argument("entities_file", type=click.File("rb"))
-def validate(entities_file: Any) -> None:
+@click.option(
+    "--jsonld",
+    "check_jsonld",
+    is_flag=True,
+    help="Also expand each entity under the @context we send (local copies, no network) and check that every "
+    "attribute expands to the Smart Data Models IRI of its type's subject.",
+)
+def validate(entities_file: Any, check_jsonld: bool) -> None:
     """Check NGSI-LD entities (NDJSON or a JSON array) against the data-model profile. Exit 1 on any failure."""
     text = entities_file.read().decode("utf-8", "replace").strip()
     try:
@@ -212,6 +219,8 @@ def validate(entities_file: Any) -> None:
     failed = 0
     for number, entity in items:
         problems = entity_problems(entity) if isinstance(entity, dict) else ["not a JSON object"]
+        if check_jsonld and isinstance(entity, dict):
+            problems += [f"JSON-LD: {problem}" for problem in _expansion_problems(entity)]
         for problem in problems:
             click.echo(
                 f"{entities_file.name}:{number}: {entity.get('id') if isinstance(entity, dict) else ''}: {problem}"
@@ -219,6 +228,16 @@ def validate(entities_file: Any) -> None:
         failed += bool(problems)
     click.echo(f"{len(items) - failed} of {len(items)} entities conform", err=True)
     sys.exit(1 if failed else 0)
+
+
+def _expansion_problems(entity: dict[str, Any]) -> list[str]:
+    from adapters.core.jsonld import JsonLdUnavailable, expansion_problems  # pyld only loads when asked
+
+    try:
+        return expansion_problems(entity)
+    except JsonLdUnavailable as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
 
 
 @main.group()

@@ -376,3 +376,20 @@ def outbox_status(cli: Cli, site: Site) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     status: dict[str, Any] = json.loads(result.stdout)
     return status
+
+
+def record_parking_fault(fault: str, double: BrokerDouble, site: Site, *, note: str = "") -> int:
+    """One row of the fault table for a parking run: the 24 records in, garages in the broker, dead
+    letters (by record or by entity), repeats of a garage in accepted upserts; returns the lost."""
+    from adapters.testing.fault_log import record_fault
+
+    repeats = sum(count - 1 for count in delivered_ids(double).values())
+    return record_fault(
+        fault,
+        sent=RECORDS_IN,
+        delivered=len(double.entities("dortmund")),
+        dead_lettered=len(read_ndjson(site.dead_letter)),
+        duplicates=repeats,
+        unit="records",
+        note=note,
+    )

@@ -27,6 +27,7 @@ from e2e_support import (
     garage_id,
     outbox_status,
     read_ndjson,
+    record_parking_fault,
     summaries,
     upserts,
     wait_until,

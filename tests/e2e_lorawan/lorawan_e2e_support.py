@@ -657,3 +657,25 @@ def newest_per_sensor(uplinks: Iterable[Reading]) -> dict[Sensor, Reading]:
         if reading.sensor not in newest or reading.time > newest[reading.sensor].time:
             newest[reading.sensor] = reading
     return newest
+
+
+def tally(double: BrokerDouble, site: Site, uplinks: Sequence[Reading]) -> tuple[int, int, int]:
+    """(uplinks whose two entity states reached the broker, dead letters, repeated entity states)."""
+    pairs = observed_pairs(double)
+    seen = set(pairs)
+    delivered = sum(1 for reading in uplinks if reading.pairs() <= seen)
+    return delivered, len(site.dead_letters()), sum(count - 1 for count in pairs.values())
+
+
+def record_uplink_fault(
+    fault: str, double: BrokerDouble, site: Site, uplinks: Sequence[Reading], *, seconds: float | None = None,
+    note: str = ""
+) -> int:
+    """One row of the fault table (``scripts/fault_table.py``) for an MQTT stream; returns the lost."""
+    from adapters.testing.fault_log import record_fault
+
+    delivered, dead, repeats = tally(double, site, uplinks)
+    return record_fault(
+        fault, sent=len(uplinks), delivered=delivered, dead_lettered=dead, duplicates=repeats, unit="uplinks",
+        seconds=seconds, note=note,
+    )
