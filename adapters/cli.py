@@ -329,8 +329,9 @@ def waste_due(
     Reads the configured broker ([broker] url, tenant header, @context, token), or --from-file.
     Exit 1 when the broker cannot be asked, 2 when the file is unreadable.
     """
+    from adapters.core.entity_files import latest_entities, read_entity_file
     from adapters.waste import DEFAULT_DUE_THRESHOLD, WasteAdapter
-    from adapters.waste.due import DueQueryError, due_bins, latest_entities, parse_ndjson, query_due, render
+    from adapters.waste.due import DueQueryError, due_bins, query_due, render
 
     config, _ = _load(config_path)
     settings = config["adapters"].get(WasteAdapter.name, {})
@@ -344,7 +345,7 @@ def waste_due(
     broker = config["broker"]
     if from_file is not None:
         try:
-            entities = latest_entities(parse_ndjson(from_file.read_text(encoding="utf-8")))
+            entities = latest_entities(read_entity_file(from_file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError) as error:
             click.echo(f"{from_file}: {error}", err=True)
             sys.exit(2)

@@ -20,7 +20,7 @@ from adapters.buildings.inventory import SOURCE as INVENTORY
 from adapters.buildings.meters import DEFAULT_TIMEZONE, timezone_of
 from adapters.buildings.meters import SOURCE as METERS
 from adapters.buildings.state import DEFAULT_KEEP_DAYS, MeterState
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 
 __all__ = ["BuildingsAdapter", "BuildingsResources"]
 
@@ -72,6 +72,27 @@ class BuildingsAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (INVENTORY, METERS)
     default_tenant = "dortmund"
+    # The city's own operational data, not cleared for open data: the inventory names school and
+    # administration buildings with their use, the meters show when buildings are occupied. Opening one
+    # is a decision of the city: set access="open" and a licence here.
+    governance: ClassVar[dict[str, Governance]] = {
+        INVENTORY.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/other-closed",
+            attribution="Stadt Dortmund, Gebäudemanagement",
+            update_frequency="DAILY",
+            personal_data="none",
+            access="internal",
+        ),
+        METERS.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/other-closed",
+            attribution="Stadt Dortmund, Gebäudemanagement",
+            update_frequency="DAILY",
+            personal_data="aggregated",
+            access="internal",
+        ),
+    }
     # Meter exports are typically hourly or daily; the inventory changes a few times a year.
     default_interval = 3600
     config_properties: ClassVar[dict[str, Any]] = {

@@ -58,8 +58,6 @@ def show(
     from adapters.buildings.summary import (
         SummaryError,
         building_urn,
-        latest_entities,
-        parse_ndjson,
         query_building,
         render,
         summarise,
@@ -67,6 +65,7 @@ def show(
     from adapters.core.adapter import discover_adapters
     from adapters.core.config import ConfigError, load_config
     from adapters.core.entities import EntityError, tenant_name
+    from adapters.core.entity_files import latest_entities, read_entity_file
 
     adapters = discover_adapters()
     try:
@@ -84,7 +83,7 @@ def show(
         raise click.UsageError(str(error)) from None
     if from_file is not None:
         try:
-            entities = latest_entities(parse_ndjson(from_file.read_text(encoding="utf-8")))
+            entities = latest_entities(read_entity_file(from_file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError) as error:
             click.echo(f"{from_file}: {error}", err=True)
             sys.exit(2)

@@ -24,7 +24,6 @@ a JSON array) once per path; the latest entity per id wins, as in the broker.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
 from adapters.buildings import geo
+from adapters.core.entity_files import read_entity_file
 
 __all__ = ["BuildingIndex", "BuildingIndexError", "IndexedBuilding", "load_building_index", "read_entities"]
 
@@ -188,27 +188,10 @@ class BuildingIndex:
 
 def read_entities(text: str) -> list[dict[str, Any]]:
     """Entities of an NDJSON file or a JSON array; BuildingIndexError naming the line that is not an object."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except ValueError as error:
-            raise BuildingIndexError(f"not a JSON array: {error}") from None
-        if not all(isinstance(item, dict) for item in items):
-            raise BuildingIndexError("the JSON array holds something else than entity objects")
-        return list(items)
-    entities = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            raise BuildingIndexError(f"line {number}: not JSON ({error})") from None
-        if not isinstance(item, dict):
-            raise BuildingIndexError(f"line {number}: not a JSON object")
-        entities.append(item)
-    return entities
+    try:
+        return read_entity_file(text)
+    except ValueError as error:
+        raise BuildingIndexError(str(error)) from None
 
 
 _cache: dict[str, BuildingIndex | BuildingIndexError] = {}

@@ -28,6 +28,7 @@ import requests
 
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
 from adapters.core.entities import EntityError, entity_id
+from adapters.core.entity_files import latest_entities
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -38,8 +39,6 @@ __all__ = [
     "SummaryError",
     "Total",
     "building_urn",
-    "latest_entities",
-    "parse_ndjson",
     "query_building",
     "render",
     "summarise",
@@ -120,32 +119,6 @@ def building_urn(building: str, tenant: str) -> str:
         return entity_id("Building", tenant, building)
     except EntityError as error:
         raise SummaryError(str(error)) from None
-
-
-def parse_ndjson(text: str) -> list[dict[str, Any]]:
-    """Entities of an NDJSON file; ValueError naming the line that is not a JSON object."""
-    entities = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            raise ValueError(f"line {number}: not JSON ({error})") from None
-        if not isinstance(item, dict):
-            raise ValueError(f"line {number}: not a JSON object")
-        entities.append(item)
-    return entities
-
-
-def latest_entities(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per id, what the broker holds after upserting these in order with ``options=update``."""
-    merged: dict[str, dict[str, Any]] = {}
-    for entity in entities:
-        identifier = entity.get("id")
-        if isinstance(identifier, str):
-            merged.setdefault(identifier, {}).update(entity)
-    return list(merged.values())
 
 
 def _value(attribute: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 from adapters.waste.edg_containers import DATA_PROVIDER
 from adapters.waste.edg_containers import SOURCE as EDG_CONTAINERS
 
@@ -23,6 +23,16 @@ class WasteAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (EDG_CONTAINERS,)
     default_tenant = "dortmund"
+    governance: ClassVar[dict[str, Governance]] = {
+        EDG_CONTAINERS.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/dl-zero-de/2.0",
+            attribution="EDG Entsorgung Dortmund GmbH (open-data.dortmund.de, Datenlizenz Deutschland Zero 2.0)",
+            update_frequency="IRREG",
+            personal_data="none",
+            access="open",
+        ),
+    }
     # The container sites change a few times a year; once a day is plenty.
     default_interval = 86400
     config_properties: ClassVar[dict[str, Any]] = {

@@ -5,7 +5,7 @@ adapter; the EDG container sites of this adapter carry none and never show up. T
 
 * the broker: ``GET /ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>=<threshold>``, page by
   page (``limit`` ≤ 1000, ``offset``), with the tenant and the @context Link header (``query_due``);
-* an NDJSON entity file as ``run`` writes it without a broker (``parse_ndjson`` + ``latest_entities``).
+* an NDJSON entity file as ``run`` writes it without a broker (``read_entity_file`` + ``latest_entities`` of ``adapters.core.entity_files``).
 
 Everything else is pure: ``due_bins`` filters and sorts, ``render`` formats a table, JSON or GeoJSON.
 """
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import requests
 
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
+from adapters.core.entity_files import latest_entities
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -30,8 +31,6 @@ __all__ = [
     "OutputFormat",
     "due_bins",
     "due_query",
-    "latest_entities",
-    "parse_ndjson",
     "query_due",
     "render",
 ]
@@ -56,36 +55,6 @@ class DueBin:
 
 
 # -- pure functions ----------------------------------------------------------------------------
-
-
-def parse_ndjson(text: str) -> list[dict[str, Any]]:
-    """Entities of an NDJSON file; ValueError naming the line that is not a JSON object."""
-    entities = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            raise ValueError(f"line {number}: not JSON ({error})") from None
-        if not isinstance(item, dict):
-            raise ValueError(f"line {number}: not a JSON object")
-        entities.append(item)
-    return entities
-
-
-def latest_entities(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per id, what the broker holds after upserting these in order with ``options=update``.
-
-    The latest entity per id wins, attribute by attribute: a later line replaces the attributes it
-    carries and keeps the others (a lid-open frame without ``fillingLevel`` keeps the last level).
-    """
-    merged: dict[str, dict[str, Any]] = {}
-    for entity in entities:
-        identifier = entity.get("id")
-        if isinstance(identifier, str):
-            merged.setdefault(identifier, {}).update(entity)
-    return list(merged.values())
 
 
 def _value(attribute: Any) -> Any:

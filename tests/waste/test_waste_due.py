@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from adapters.cli import main
 from adapters.core.broker import BrokerClient
+from adapters.core.entity_files import latest_entities, read_entity_file
 from adapters.core.normalize import normalize_payload
 from adapters.core.validation import entity_problems
 from adapters.testing import BrokerDouble
@@ -23,8 +24,6 @@ from adapters.waste.due import (
     DueQueryError,
     due_bins,
     due_query,
-    latest_entities,
-    parse_ndjson,
     query_due,
     render,
 )
@@ -171,12 +170,15 @@ def test_latest_entity_per_id_wins_attribute_by_attribute() -> None:
     assert ids(due_bins(merged, 0.8)) == ["b"]
 
 
-def test_parse_ndjson_skips_blank_lines_and_names_bad_ones() -> None:
-    assert parse_ndjson('\n{"id": "a"}\n\n{"id": "b"}\n') == [{"id": "a"}, {"id": "b"}]
+def test_entity_files_skip_blank_lines_and_name_bad_ones() -> None:
+    assert read_entity_file('\n{"id": "a"}\n\n{"id": "b"}\n') == [{"id": "a"}, {"id": "b"}]
     with pytest.raises(ValueError, match="line 2: not JSON"):
-        parse_ndjson('{"id": "a"}\n{"id": \n')
+        read_entity_file('{"id": "a"}\n{"id": \n')
     with pytest.raises(ValueError, match="line 1: not a JSON object"):
-        parse_ndjson("[1, 2]\n")
+        read_entity_file('"just a string"\n')
+    with pytest.raises(ValueError, match="JSON array holds something else"):
+        read_entity_file("[1, 2]\n")
+    assert read_entity_file('[{"id": "a"}]') == [{"id": "a"}]
 
 
 def test_due_query() -> None:
