@@ -5,7 +5,8 @@ adapter; the EDG container sites of this adapter carry none and never show up. T
 
 * the broker: ``GET /ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>=<threshold>``, page by
   page (``limit`` ≤ 1000, ``offset``), with the tenant and the @context Link header (``query_due``);
-* an NDJSON entity file as ``run`` writes it without a broker (``read_entity_file`` + ``latest_entities`` of ``adapters.core.entity_files``).
+* an NDJSON entity file as ``run`` writes it without a broker (read back with
+  ``adapters.core.entity_files``).
 
 Everything else is pure: ``due_bins`` filters and sorts, ``render`` formats a table, JSON or GeoJSON.
 """
