@@ -19,6 +19,7 @@ from adapters.core.outbox import Outbox, OutboxError
 from adapters.core.runner import Runtime, normalize_payload
 from adapters.core.sinks import DeadLetterFile
 from adapters.core.validation import entity_problems
+from adapters.platform.catalog import catalog
 from adapters.platform.commands import history, provision, query
 
 EXIT_REJECTED = 3
@@ -380,3 +381,4 @@ main.add_command(provision)
 main.add_command(query)
 main.add_command(history)
 main.add_command(building)
+main.add_command(catalog)

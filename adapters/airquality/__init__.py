@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from adapters.airquality.sensor_community import DATA_PROVIDER, DEFAULT_HYSTERESIS
 from adapters.airquality.sensor_community import SOURCE as SENSOR_COMMUNITY
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 from adapters.core.alerts import THRESHOLDS_SCHEMA, AlertStore, check_thresholds
 
 __all__ = ["AirqualityAdapter"]
@@ -20,6 +20,17 @@ class AirqualityAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (SENSOR_COMMUNITY,)
     default_tenant = "dortmund"
+    governance: ClassVar[dict[str, Governance]] = {
+        SENSOR_COMMUNITY.name: Governance(
+            publisher="Stadt Dortmund",
+            # ODbL share-alike: a database derived from sensor.community data is published under the ODbL.
+            licence="http://dcat-ap.de/def/licenses/odbl",
+            attribution="sensor.community contributors, ODbL",
+            update_frequency="5MIN",
+            personal_data="none",
+            access="open",
+        ),
+    }
     # The area endpoint covers the last five minutes and sensors send about every 145 s.
     default_interval = 300
     config_properties: ClassVar[dict[str, Any]] = {

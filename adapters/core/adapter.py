@@ -23,6 +23,7 @@ from adapters.core.entities import Entity
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Adapter",
+    "Governance",
     "NormalizeContext",
     "PayloadError",
     "RawRecord",
@@ -88,6 +89,32 @@ class SourceKind:
     """File name of the recorded payload in the adapter's ``samples/`` folder, replayed by ``--offline``."""
 
 
+LicenceUri = str
+"""A licence from the DCAT-AP.de vocabulary, e.g. http://dcat-ap.de/def/licenses/dl-zero-de/2.0."""
+
+
+@dataclass(frozen=True)
+class Governance:
+    """Who owns a source's data, under which terms, and whether it may leave the platform.
+
+    ``dos-adapters catalog`` publishes only ``access="open"`` datasets; ``internal`` ones (operational
+    data, anything not cleared for open data) never appear in the catalogue, whatever is asked.
+    """
+
+    publisher: str
+    """The body publishing the dataset on the platform (the city of the tenant), e.g. "Stadt Dortmund"."""
+    licence: LicenceUri
+    attribution: str
+    """The text the licence asks users to show (dcatde:licenseAttributionByText)."""
+    update_frequency: str
+    """EU frequency authority code: 1MIN, 5MIN, 15MIN, HOURLY, DAILY, IRREG, CONT, ..."""
+    personal_data: Literal["none", "aggregated"]
+    access: Literal["open", "internal"]
+    tenant: str | None = None
+    """The tenant the dataset lives in; None: the adapter's default tenant."""
+    publisher_uri: str | None = None
+
+
 class Adapter:
     """Base of every adapter; subclasses only fill in the class attributes."""
 
@@ -98,6 +125,8 @@ class Adapter:
     default_tenant: ClassVar[str]
     default_interval: ClassVar[int] = 300
     config_properties: ClassVar[Mapping[str, Any]] = {}
+    governance: ClassVar[Mapping[str, Governance]] = {}
+    """Source kind -> its governance metadata; a source without any is never published."""
 
     @classmethod
     def section_schema(cls) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, NormalizeContext, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import Adapter, Governance, NormalizeContext, RawRecord, RecordRejected, SourceKind
 from adapters.core.config import PUSH_INTAKE_PROPERTIES
 from adapters.core.entities import Entity
 from adapters.core.lorawan.pipeline import DeviceKind, UplinkPipeline
@@ -107,6 +107,20 @@ class LorawanAdapter(Adapter):
         _source(TTS_V3, "The Things Stack v3", "tts-v3-uplinks.ndjson"),
     )
     default_tenant = "dortmund"
+    # The city's own sensors. Both network formats carry the same mix of device kinds, and that mix
+    # includes indoor climate per classroom (CO2 shows when a room is occupied: aggregated personal
+    # data), so the stream stays internal; open parts (e.g. fill levels) need a dataset of their own.
+    governance: ClassVar[dict[str, Governance]] = dict.fromkeys(
+        (CHIRPSTACK_V4, TTS_V3),
+        Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/other-closed",
+            attribution="Stadt Dortmund, LoRaWAN-Sensornetz",
+            update_frequency="CONT",
+            personal_data="aggregated",
+            access="internal",
+        ),
+    )
     config_properties: ClassVar[dict[str, Any]] = {
         "enabled": {"type": "boolean", "default": False, "description": "Off until a device registry is set."},
         "devices": {"type": "string", "description": "Device registry CSV (see adapters/lorawan/README.md)."},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 from adapters.parking.dortmund_parkhaeuser import SOURCE as DORTMUND_PARKHAEUSER
 
 __all__ = ["ParkingAdapter"]
@@ -16,6 +16,16 @@ class ParkingAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (DORTMUND_PARKHAEUSER,)
     default_tenant = "dortmund"
+    governance: ClassVar[dict[str, Governance]] = {
+        DORTMUND_PARKHAEUSER.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/dl-zero-de/2.0",
+            attribution="Stadt Dortmund, Parkleitsystem (open-data.dortmund.de, Datenlizenz Deutschland Zero 2.0)",
+            update_frequency="5MIN",
+            personal_data="none",
+            access="open",
+        ),
+    }
     # The Parkleitsystem refreshes about every minute; 2 minutes keeps the load on the portal low.
     default_interval = 120
     config_properties: ClassVar[dict[str, Any]] = {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 from adapters.core.alerts import THRESHOLDS_SCHEMA, AlertStore, check_thresholds
 from adapters.waterlevel.pegelonline import DATA_PROVIDER, DEFAULT_HYSTERESIS, DEFAULT_MAX_AGE
 from adapters.waterlevel.pegelonline import SOURCE as PEGELONLINE
@@ -26,6 +26,16 @@ class WaterlevelAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (PEGELONLINE,)
     default_tenant = "dortmund"
+    governance: ClassVar[dict[str, Governance]] = {
+        PEGELONLINE.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/dl-zero-de/2.0",
+            attribution="Wasserstraßen- und Schifffahrtsverwaltung des Bundes (WSV), PEGELONLINE",
+            update_frequency="15MIN",
+            personal_data="none",
+            access="open",
+        ),
+    }
     # PEGELONLINE measures every 15 minutes; polling every 5 catches a new value within 5 minutes,
     # which is what an early warning needs, at one small request per poll.
     default_interval = 300

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, SourceKind
+from adapters.core.adapter import Adapter, Governance, SourceKind
 from adapters.weather.brightsky import DATA_PROVIDER
 from adapters.weather.brightsky import SOURCE as BRIGHTSKY
 
@@ -17,6 +17,16 @@ class WeatherAdapter(Adapter):
     mode = "poll"
     sources: ClassVar[tuple[SourceKind, ...]] = (BRIGHTSKY,)
     default_tenant = "dortmund"
+    governance: ClassVar[dict[str, Governance]] = {
+        BRIGHTSKY.name: Governance(
+            publisher="Stadt Dortmund",
+            licence="http://dcat-ap.de/def/licenses/cc-by/4.0",
+            attribution="Quelle: Deutscher Wetterdienst (via Bright Sky)",
+            update_frequency="HOURLY",
+            personal_data="none",
+            access="open",
+        ),
+    }
     # SYNOP stations report every 10 minutes (wind, precipitation) to hourly (the rest).
     default_interval = 600
     config_properties: ClassVar[dict[str, Any]] = {
