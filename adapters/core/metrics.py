@@ -1,9 +1,12 @@
 """Prometheus metrics and a health endpoint, for integrators running adapters as containers.
 
-``GET /metrics`` is the Prometheus text format; ``GET /health`` answers 200 while every enabled poll
-adapter has succeeded recently (within three of its intervals, after a start-up grace) and nothing
-in the outbox has waited longer than ``stuck_after`` seconds, else 503; both with a JSON body that
-says why. The metric objects live in one registry per process, as Prometheus clients expect.
+``GET /metrics`` is the Prometheus text format. ``GET /readyz`` (and its older name ``/health``)
+answers 200 while every enabled poll adapter has succeeded recently (within three of its intervals,
+after a start-up grace) and nothing in the outbox has waited longer than ``stuck_after`` seconds,
+else 503, with a JSON body that says why. ``GET /healthz`` is liveness only: 200 whenever the process
+answers (a broker outage must not get the container restarted: the outbox is doing its job). The
+metric objects live in one registry per process, as Prometheus clients expect; the source staleness
+gauge is brought up to date at each scrape.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,6 +59,19 @@ class Metrics:
             "dos_broker_failures_total", "Delivery attempts that left entities waiting", registry=registry
         )
         self.outbox_pending = Gauge("dos_outbox_pending_entities", "Entities waiting in the outbox", registry=registry)
+        self.broker_latency = Histogram(
+            "dos_broker_upsert_duration_seconds",
+            "Duration of one delivery attempt to the broker (one upsert call, split batches included)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self.staleness = Gauge(
+            "dos_source_staleness_seconds",
+            "Seconds since the adapter last had data from its source (poll succeeded / push committed);"
+            " since start-up while it has had none",
+            ["adapter"],
+            registry=registry,
+        )
 
 
 metrics = Metrics(REGISTRY)
@@ -75,23 +91,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        if self.path == "/metrics":
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self.server.refresh()
             self._send(HTTPStatus.OK, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-        elif self.path == "/health":
+        elif path in ("/readyz", "/health"):
             healthy, report = self.server.health()
             status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
             self._send(status, json.dumps(report, indent=2).encode(), "application/json")
+        elif path == "/healthz":
+            self._send(HTTPStatus.OK, b'{"alive": true}', "application/json")
         else:
-            self._send(HTTPStatus.NOT_FOUND, b"GET /metrics or /health\n", "text/plain")
+            self._send(HTTPStatus.NOT_FOUND, b"GET /metrics, /healthz, /readyz or /health\n", "text/plain")
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     health: Callable[[], tuple[bool, dict[str, Any]]]
+    refresh: Callable[[], None]
 
 
 class HealthServer:
-    """Serves /metrics and /health; ``intervals`` are the poll adapters' seconds between polls."""
+    """Serves /metrics, /healthz, /readyz and /health; ``intervals`` are the poll adapters' seconds
+    between polls; ``push_adapters`` are named for the staleness gauge only (no readiness check)."""
 
     def __init__(
         self,
@@ -103,8 +125,10 @@ class HealthServer:
         oldest_pending: Callable[[], float | None],
         stuck_after: float = 3600.0,
         grace: float = 300.0,
+        push_adapters: Sequence[str] = (),
     ) -> None:
         self.intervals = dict(intervals)
+        self.push_adapters = tuple(push_adapters)
         self.last_success = last_success
         self.oldest_pending = oldest_pending
         self.stuck_after = stuck_after
@@ -112,6 +136,7 @@ class HealthServer:
         self.grace = grace
         self._server = _Server((host, port), _Handler)
         self._server.health = self.health
+        self._server.refresh = self.refresh
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
 
     @property
@@ -125,6 +150,12 @@ class HealthServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+    def refresh(self) -> None:
+        """Bring the source staleness gauge up to date (called before each scrape)."""
+        now = time.time()
+        for name in (*self.intervals, *self.push_adapters):
+            metrics.staleness.labels(adapter=name).set(max(0.0, now - (self.last_success.get(name) or self.started)))
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = time.time()

@@ -23,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.core.adapter import Adapter, NormalizeContext, PayloadError
 from adapters.core.broker import BrokerClient
+from adapters.core.config import build_schema, secret_values
 from adapters.core.entities import Entity, tenant_name, tenant_of_entity
 from adapters.core.fetch import FetchError, SourceFetcher
 from adapters.core.metrics import HealthServer, metrics
@@ -58,7 +59,9 @@ class Runtime:
         self.config = config
         self.offline = offline
         self.adapters = {name: cls for name, cls in adapters.items() if config["adapters"][name]["enabled"]}
-        self.dead_letter = DeadLetterFile(Path(config["dead_letter"]["path"]))
+        # Secrets of the core sections and of the adapters given (all of them, enabled or not).
+        schema = build_schema({name: cls.section_schema() for name, cls in adapters.items()})
+        self.dead_letter = DeadLetterFile(Path(config["dead_letter"]["path"]), secret_values(config, schema))
         self.fetcher = SourceFetcher()
         self.sink: Sink = self._make_sink()
         self.last_success: dict[str, float] = {}
@@ -185,6 +188,15 @@ class Runtime:
         self.poll(name)
         deliverer.wake()
 
+    def _on_push_commit(self, name: str, deliverer: Deliverer) -> Callable[[], None]:
+        """After each push commit: note the source as fresh (staleness gauge), wake the deliverer."""
+
+        def committed() -> None:
+            self.last_success[name] = time.time()
+            deliverer.wake()
+
+        return committed
+
     def _push_service(self, name: str, on_commit: Callable[[], None]) -> PushService:
         adapter = self.adapters[name]
         settings = self.config["adapters"][name]
@@ -237,6 +249,7 @@ class Runtime:
             settings["host"],
             settings["port"],
             intervals=intervals,
+            push_adapters=[name for name, adapter in self.adapters.items() if adapter.mode == "push"],
             last_success=self.last_success,
             oldest_pending=outbox.oldest_age if outbox is not None else lambda: None,
             stuck_after=settings["stuck_after"],
@@ -249,7 +262,11 @@ class Runtime:
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         deliverer = Deliverer(self.sink)
-        services = [self._push_service(name, deliverer.wake) for name, a in self.adapters.items() if a.mode == "push"]
+        services = [
+            self._push_service(name, self._on_push_commit(name, deliverer))
+            for name, a in self.adapters.items()
+            if a.mode == "push"
+        ]
         for name, adapter in self.adapters.items():
             if adapter.mode == "poll":
                 scheduler.add_job(

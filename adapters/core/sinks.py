@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +56,21 @@ class _AppendOnlyFile:
 
 
 class DeadLetterFile(_AppendOnlyFile):
-    """NDJSON of everything rejected, each with source, where, reason and time, so nothing is silently lost."""
+    """NDJSON of everything rejected, each with source, where, reason and time, so nothing is silently lost.
+
+    ``secrets`` (the configured tokens, passwords, webhook secret) are replaced by ``***`` wherever
+    they turn up in a line, as in the log: a rejected record is kept verbatim otherwise.
+    """
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
+        super().__init__(path)
+        forms = {form for s in secrets if len(s) >= 4 for form in (s, json.dumps(s, ensure_ascii=False)[1:-1])}
+        self._secrets = [form.encode("utf-8") for form in sorted(forms, key=len, reverse=True)]
+
+    def _masked(self, line: bytes) -> bytes:
+        for secret in self._secrets:
+            line = line.replace(secret, b"***")
+        return line
 
     def reject(
         self,
@@ -86,7 +100,7 @@ class DeadLetterFile(_AppendOnlyFile):
             entry["record"] = record
         if entity is not None:
             entry["entity"] = entity
-        self.append([_ndjson_line(entry)])
+        self.append([self._masked(_ndjson_line(entry))])
 
 
 @dataclass
@@ -178,6 +192,7 @@ class BrokerSink:
             while rows := self.outbox.head(self.client.max_batch_entities, self.client.max_payload_bytes):
                 tenant = rows[0].tenant
                 entities = [entity for row in rows for entity in row.entities]
+                started = time.monotonic()
                 try:
                     result = self.client.upsert(tenant, entities)
                 except BrokerConfigError as error:
@@ -187,6 +202,7 @@ class BrokerSink:
                     report.config_error = True
                     log.error("broker configuration problem, %d entities kept in the outbox: %s", len(entities), error)
                     break
+                metrics.broker_latency.observe(time.monotonic() - started)
                 report.requests += result.requests
                 report.delivered += len(result.delivered)
                 metrics.broker_requests.inc(result.requests)

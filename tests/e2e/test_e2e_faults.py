@@ -91,6 +91,7 @@ def test_broker_down_the_outbox_keeps_everything_until_replay(
     assert len(upserts(broker)) == 1
     assert _pending(site.outbox) == 0
     assert [d["record"]["id"] for d in read_ndjson(site.dead_letter)] == [GARAGE_WITHOUT_COORDINATES]
+    assert record_parking_fault("broker down (connection refused), then `outbox replay`", broker, site) == 0
 
 
 def test_a_5xx_burst_is_waited_out_and_nothing_is_lost(
@@ -122,6 +123,7 @@ def test_a_5xx_burst_is_waited_out_and_nothing_is_lost(
     assert delivered_ids(broker) == _each_once()
     assert _pending(site.outbox) == 0
     assert len(read_ndjson(site.dead_letter)) == 1
+    assert record_parking_fault("5xx burst (3 x 503), replays until it ends", broker, site) == 0
 
 
 def test_207_partial_refused_entity_goes_to_dead_letters_with_the_brokers_problem(
@@ -160,6 +162,8 @@ def test_207_partial_refused_entity_goes_to_dead_letters_with_the_brokers_proble
     }
     assert "Garage refused" in dead["reason"]
     assert "107394 is under maintenance" in dead["reason"]
+    note = "refused entity dead-lettered with the broker's problem"
+    assert record_parking_fault("207 with one entity refused for good", broker, site, note=note) == 0
 
 
 def test_413_halves_batches_until_they_fit(
@@ -186,6 +190,8 @@ def test_413_halves_batches_until_they_fit(
     assert delivered_ids(broker) == _each_once()
     assert _pending(site.outbox) == 0
     assert len(read_ndjson(site.dead_letter)) == 1  # only the garage without coordinates
+    note = f"{len(too_large)} x 413, {len(accepted)} accepted"
+    assert record_parking_fault("413 (broker limit 6,000 bytes): batches halved", broker, site, note=note) == 0
 
 
 def test_kill_9_during_delivery_loses_nothing(
@@ -217,6 +223,7 @@ def test_kill_9_during_delivery_loses_nothing(
     assert set(broker.entities("dortmund")) == expected_ids("dortmund")
     assert delivered_ids(broker) == _each_once()
     assert _pending(site.outbox) == 0
+    assert record_parking_fault("SIGKILL during a batch upsert, then `outbox replay`", broker, site) == 0
 
 
 def test_sigterm_stops_the_scheduled_run_cleanly(
@@ -238,3 +245,4 @@ def test_sigterm_stops_the_scheduled_run_cleanly(
     assert delivered_ids(broker) == _each_once()
     assert _pending(site.outbox) == 0
     assert [d["record"]["id"] for d in read_ndjson(site.dead_letter)] == [GARAGE_WITHOUT_COORDINATES]
+    assert record_parking_fault("SIGTERM during a scheduled run", broker, site) == 0

@@ -27,6 +27,7 @@ from lorawan_e2e_support import (
     newest_per_sensor,
     observed_pairs,
     readings,
+    record_uplink_fault,
     wait_until,
 )
 
@@ -101,6 +102,8 @@ def test_adapter_killed_mid_stream_and_restarted_delivers_every_uplink(
         f"{counters['entities'] // 2}; repeated states: {dict(repeats) or 'none'}"
     )
     assert sum(repeats.values()) <= 2 * 500, "more repeats than one outbox batch"
+    note = f"killed with {published_before_kill} published; {redelivered} redelivered by mosquitto"
+    assert record_uplink_fault("SIGKILL of the adapter mid-stream, restart", broker, site, uplinks, note=note) == 0
 
 
 @pytest.fixture
@@ -154,3 +157,5 @@ def test_mqtt_broker_restart_mid_stream_loses_nothing(
     assert adapter.log.count("MQTT connected to") == 2
     assert adapter.log.count("MQTT subscription granted") == 2  # subscribed again on the new connection
     assert site.dead_letters() == []
+    note = "100 uncommitted uplinks redelivered (QoS 1, persistent session)"
+    assert record_uplink_fault("MQTT broker (mosquitto) restart mid-stream", broker, site, uplinks, note=note) == 0
