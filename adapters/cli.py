@@ -330,7 +330,7 @@ def waste_due(
     Reads the configured broker ([broker] url, tenant header, @context, token), or --from-file.
     Exit 1 when the broker cannot be asked, 2 when the file is unreadable.
     """
-    from adapters.core.entity_files import latest_entities, read_entity_file
+    from adapters.entity_source import entities_from_file_or_broker
     from adapters.waste import DEFAULT_DUE_THRESHOLD, WasteAdapter
     from adapters.waste.due import DueQueryError, due_bins, query_due, render
 
@@ -343,34 +343,22 @@ def waste_due(
         )
     except EntityError as error:
         raise click.UsageError(str(error)) from None
-    broker = config["broker"]
-    if from_file is not None:
-        try:
-            entities = latest_entities(read_entity_file(from_file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            click.echo(f"{from_file}: {error}", err=True)
-            sys.exit(2)
-        origin = str(from_file)
-    elif broker.get("url"):
-        try:
-            entities = query_due(
-                broker["url"],
-                tenant=city,
-                context_url=broker["context"],
-                threshold=level,
-                token=broker.get("token"),
-                oauth2=broker.get("oauth2"),
-                verify_tls=broker["verify_tls"],
-                timeout=broker["timeout"],
-            )
-        except DueQueryError as error:
-            click.echo(f"waste due: {error}", err=True)
-            sys.exit(1)
-        origin = broker["url"]
-    else:
-        raise click.UsageError(
-            f"no [broker] url configured: set one, or read the entity file with --from-file {config['output']['path']}"
-        )
+    entities, origin = entities_from_file_or_broker(
+        "waste due",
+        config,
+        from_file,
+        lambda broker: query_due(
+            broker["url"],
+            tenant=city,
+            context_url=broker["context"],
+            threshold=level,
+            token=broker.get("token"),
+            oauth2=broker.get("oauth2"),
+            verify_tls=broker["verify_tls"],
+            timeout=broker["timeout"],
+        ),
+        (DueQueryError,),
+    )
     bins = due_bins(entities, level, tenant=city)
     if bins or output_format != "table":
         click.echo(render(bins, output_format))  # type: ignore[arg-type]  # click.Choice guarantees the value

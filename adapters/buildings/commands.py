@@ -65,7 +65,7 @@ def show(
     from adapters.core.adapter import discover_adapters
     from adapters.core.config import ConfigError, load_config
     from adapters.core.entities import EntityError, tenant_name
-    from adapters.core.entity_files import latest_entities, read_entity_file
+    from adapters.entity_source import entities_from_file_or_broker
 
     adapters = discover_adapters()
     try:
@@ -81,33 +81,22 @@ def show(
         tz = timezone_of(settings)
     except (EntityError, SummaryError, ValueError) as error:
         raise click.UsageError(str(error)) from None
-    if from_file is not None:
-        try:
-            entities = latest_entities(read_entity_file(from_file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            click.echo(f"{from_file}: {error}", err=True)
-            sys.exit(2)
-        origin = str(from_file)
-    elif broker.get("url"):
-        try:
-            entities = query_building(
-                broker["url"],
-                tenant=city,
-                context_url=broker["context"],
-                building=urn,
-                token=broker.get("token"),
-                oauth2=broker.get("oauth2"),
-                verify_tls=broker["verify_tls"],
-                timeout=broker["timeout"],
-            )
-        except SummaryError as error:
-            click.echo(f"building show: {error}", err=True)
-            sys.exit(1)
-        origin = broker["url"]
-    else:
-        raise click.UsageError(
-            f"no [broker] url configured: set one, or read the entity file with --from-file {config['output']['path']}"
-        )
+    entities, origin = entities_from_file_or_broker(
+        "building show",
+        config,
+        from_file,
+        lambda broker: query_building(
+            broker["url"],
+            tenant=city,
+            context_url=broker["context"],
+            building=urn,
+            token=broker.get("token"),
+            oauth2=broker.get("oauth2"),
+            verify_tls=broker["verify_tls"],
+            timeout=broker["timeout"],
+        ),
+        (SummaryError,),
+    )
     summary = summarise(entities, urn, tz)
     if not summary.found and not summary.rooms and not summary.meters:
         click.echo(f"building show: nothing known about {urn} ({origin})", err=True)
