@@ -298,6 +298,7 @@ class BrokerClient:
             if oauth2
             else None
         )
+        self._context_url = context_url
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -314,13 +315,39 @@ class BrokerClient:
             return {"Authorization": f"Bearer {self._static_token}"}
         return {}
 
-    def _request(self, method: str, url: str, tenant: str | None, **options: Any) -> requests.Response:
-        """One request with the tenant, @context and auth headers; a 401 refreshes an OAuth2 token once."""
+    @classmethod
+    def from_settings(cls, broker: Mapping[str, Any], *, session: requests.Session | None = None) -> BrokerClient:
+        """From the ``[broker]`` configuration section (its url must be set)."""
+        return cls(
+            broker["url"],
+            context_url=broker["context"],
+            token=broker.get("token"),
+            oauth2=broker.get("oauth2"),
+            verify_tls=broker.get("verify_tls", True),
+            timeout=broker.get("timeout", 10.0),
+            max_batch_entities=broker.get("max_batch_entities", 1000),
+            max_payload_bytes=broker.get("max_payload_bytes", 1_048_576),
+            session=session,
+        )
+
+    @property
+    def session(self) -> requests.Session:
+        return self._session
+
+    @property
+    def context_url(self) -> str:
+        return self._context_url
+
+    def request(self, method: str, path: str, tenant: str | None, **options: Any) -> requests.Response:
+        """One request to ``<url><path>`` with the tenant, @context Link and auth headers (``Content-Type``
+        only with a body); a 401 refreshes an OAuth2 token once. Raises what ``requests`` raises, and
+        BrokerError when the token endpoint fails."""
         headers = dict(self._headers)
-        if method == "GET":
+        if options.get("data") is None:
             del headers["Content-Type"]
         if tenant:
             headers["NGSILD-Tenant"] = tenant
+        url = f"{self.base_url}{path}"
         response = self._session.request(
             method, url, headers={**headers, **self._auth_header()}, timeout=self.timeout, **options
         )
@@ -332,7 +359,7 @@ class BrokerClient:
         return response
 
     def _post(self, tenant: str | None, body: bytes) -> requests.Response:
-        return self._request("POST", f"{self.base_url}{UPSERT_PATH}?options=update", tenant, data=body)
+        return self.request("POST", f"{UPSERT_PATH}?options=update", tenant, data=body)
 
     def query(
         self, tenant: str | None, params: Mapping[str, str], *, page_size: int = MAX_PAGE_SIZE
@@ -346,9 +373,9 @@ class BrokerClient:
         offset = 0
         while True:
             try:
-                response = self._request(
+                response = self.request(
                     "GET",
-                    f"{self.base_url}{ENTITIES_PATH}",
+                    ENTITIES_PATH,
                     tenant,
                     params={**params, "limit": str(page_size), "offset": str(offset)},
                 )

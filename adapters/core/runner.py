@@ -70,16 +70,7 @@ class Runtime:
         broker = self.config["broker"]
         if not broker.get("url"):
             return FileSink(Path(self.config["output"]["path"]))
-        client = BrokerClient(
-            broker["url"],
-            context_url=broker["context"],
-            token=broker.get("token"),
-            oauth2=broker.get("oauth2"),
-            verify_tls=broker["verify_tls"],
-            timeout=broker["timeout"],
-            max_batch_entities=broker["max_batch_entities"],
-            max_payload_bytes=broker["max_payload_bytes"],
-        )
+        client = BrokerClient.from_settings(broker)
         outbox = Outbox(Path(self.config["outbox"]["path"]))
         return BrokerSink(client, outbox, self.dead_letter, max_backoff=self.config["outbox"]["max_backoff"])
 

@@ -246,14 +246,7 @@ def query(
         counter = NgsiLdClient.from_config(broker)
     except PlatformError as error:
         raise click.UsageError(str(error)) from None
-    reader = BrokerClient(
-        broker["url"],
-        context_url=broker["context"],
-        token=broker.get("token"),
-        oauth2=broker.get("oauth2"),
-        verify_tls=broker["verify_tls"],
-        timeout=broker["timeout"],
-    )
+    reader = BrokerClient.from_settings(broker)
     params = query_api.query_params(entity_type, q=q, near=near_point, attrs=attr_list)
     try:
         total = query_api.count_entities(counter, params, tenant=city)

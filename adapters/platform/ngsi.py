@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from adapters.core.broker import JSONLD_CONTEXT_REL, BrokerError, OAuth2ClientCredentials
+from adapters.core.broker import BrokerClient, BrokerError
 
 __all__ = ["NGSI_LD", "NgsiLdClient", "PlatformError", "problem_text", "problem_type"]
 
@@ -59,24 +59,20 @@ class NgsiLdClient:
         timeout: float = 10.0,
         session: requests.Session | None = None,
     ) -> None:
-        self.base_url = url.rstrip("/")
+        # Headers, tenant and credentials are the core client's: one request path for the whole project.
+        self._broker = BrokerClient(
+            url,
+            context_url=context_url,
+            token=token,
+            oauth2=oauth2,
+            verify_tls=verify_tls,
+            timeout=timeout,
+            session=session,
+        )
+        self.base_url = self._broker.base_url
         self.context_url = context_url
         self.timeout = timeout
-        self.session = session or requests.Session()
-        self.session.verify = verify_tls
-        self._token = token or None
-        self._oauth2 = (
-            OAuth2ClientCredentials(
-                self.session,
-                oauth2["token_url"],
-                oauth2["client_id"],
-                oauth2["client_secret"],
-                oauth2.get("scope"),
-                timeout,
-            )
-            if oauth2
-            else None
-        )
+        self.session = self._broker.session
         self.writes = 0
 
     @classmethod
@@ -96,17 +92,6 @@ class NgsiLdClient:
     def close(self) -> None:
         self.session.close()
 
-    @property
-    def link_header(self) -> str:
-        return f'<{self.context_url}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"'
-
-    def _auth(self, refresh: bool = False) -> dict[str, str]:
-        if self._oauth2 is not None:
-            return {"Authorization": f"Bearer {self._oauth2.token(refresh=refresh)}"}
-        if self._token:
-            return {"Authorization": f"Bearer {self._token}"}
-        return {}
-
     def request(
         self,
         method: str,
@@ -117,21 +102,13 @@ class NgsiLdClient:
         body: Any = None,
     ) -> requests.Response:
         """Send one request; PlatformError when the broker cannot be reached or refuses the credentials."""
-        headers = {"Accept": "application/json", "Link": self.link_header}
-        if tenant:
-            headers["NGSILD-Tenant"] = tenant
         data = None
         if body is not None:
-            headers["Content-Type"] = "application/json"
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        url = f"{self.base_url}{NGSI_LD}{path}"
         if method != "GET":
             self.writes += 1
         try:
-            response = self._send(method, url, headers, params, data)
-            if response.status_code == 401 and self._oauth2 is not None:
-                response.close()
-                response = self._send(method, url, headers, params, data, refresh=True)
+            response = self._broker.request(method, f"{NGSI_LD}{path}", tenant, params=params, data=data)
         except BrokerError as error:
             raise PlatformError(str(error)) from None
         except requests.RequestException as error:
@@ -142,22 +119,3 @@ class NgsiLdClient:
                 "[broker.oauth2] and the token's rights for this tenant"
             )
         return response
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        params: Mapping[str, str] | None,
-        data: bytes | None,
-        *,
-        refresh: bool = False,
-    ) -> requests.Response:
-        return self.session.request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers={**headers, **self._auth(refresh)},
-            timeout=self.timeout,
-        )
