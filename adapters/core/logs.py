@@ -8,7 +8,25 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-__all__ = ["SecretMask", "configure_logging"]
+__all__ = ["SecretMask", "configure_logging", "mask_secrets", "secret_forms"]
+
+
+def secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret of 4+ characters as written and as JSON escapes it (a quote, a backslash), longest
+    first so a secret containing another is masked whole."""
+    forms = {
+        form
+        for secret in secrets
+        if len(secret) >= 4
+        for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1])
+    }
+    return sorted(forms, key=len, reverse=True)
+
+
+def mask_secrets(text: str, forms: Iterable[str]) -> str:
+    for form in forms:
+        text = text.replace(form, "***")
+    return text
 
 
 class SecretMask(logging.Filter):
@@ -16,14 +34,11 @@ class SecretMask(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets = secret_forms(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = mask_secrets(record.getMessage(), self.secrets), None
         return True
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from adapters.core.broker import BrokerClient, BrokerConfigError, encoded_batches
 from adapters.core.entities import Entity
+from adapters.core.logs import mask_secrets, secret_forms
 from adapters.core.metrics import metrics
 from adapters.core.outbox import Outbox
 
@@ -28,8 +29,8 @@ __all__ = ["BrokerSink", "DeadLetterFile", "DeliveryReport", "FileSink", "Sink"]
 log = logging.getLogger("dos_adapters.sink")
 
 
-def _ndjson_line(document: Mapping[str, Any]) -> bytes:
-    return (json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+def _ndjson_line(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
 
 class _AppendOnlyFile:
@@ -64,13 +65,7 @@ class DeadLetterFile(_AppendOnlyFile):
 
     def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         super().__init__(path)
-        forms = {form for s in secrets if len(s) >= 4 for form in (s, json.dumps(s, ensure_ascii=False)[1:-1])}
-        self._secrets = [form.encode("utf-8") for form in sorted(forms, key=len, reverse=True)]
-
-    def _masked(self, line: bytes) -> bytes:
-        for secret in self._secrets:
-            line = line.replace(secret, b"***")
-        return line
+        self._secrets = secret_forms(secrets)
 
     def reject(
         self,
@@ -100,7 +95,7 @@ class DeadLetterFile(_AppendOnlyFile):
             entry["record"] = record
         if entity is not None:
             entry["entity"] = entity
-        self.append([self._masked(_ndjson_line(entry))])
+        self.append([mask_secrets(_ndjson_line(entry), self._secrets).encode("utf-8")])
 
 
 @dataclass
@@ -133,7 +128,7 @@ class FileSink(_AppendOnlyFile):
         return f"file {self.path}"
 
     def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None:
-        self.append([_ndjson_line(entity) for entity in entities])
+        self.append([_ndjson_line(entity).encode("utf-8") for entity in entities])
 
     def deliver(self, *, force: bool = False) -> DeliveryReport:
         return DeliveryReport()
