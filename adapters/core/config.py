@@ -245,13 +245,35 @@ def _parse_env(name: str, text: str, key_schema: Mapping[str, Any]) -> Any:
         except ValueError:
             raise ValueError(f"{name}={text!r}: expected a number") from None
     if kind == "array":
-        return [item.strip() for item in text.split(",") if item.strip()]
+        return _parse_env_array(name, text, key_schema)
     if kind == "object":
         try:
             return json.loads(text)
         except ValueError:
             raise ValueError(f"{name}: expected a JSON object") from None
     return text
+
+
+def _parse_env_array(name: str, text: str, array_schema: Mapping[str, Any]) -> list[Any]:
+    """A JSON array as in the file (``[6.8, 51.2]``), or the shell-friendly ``a,b,c``; items take their type.
+
+    Items are converted here, so a bbox of numbers from the environment validates like one from the file.
+    """
+    if text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"{name}: not a JSON array: {error}") from None
+        if not isinstance(value, list):
+            raise ValueError(f"{name}: expected a JSON array")
+        return value
+    positional = array_schema.get("prefixItems", [])
+    items: list[Any] = []
+    for index, item in enumerate(part.strip() for part in text.split(",") if part.strip()):
+        item_schema = positional[index] if index < len(positional) else array_schema.get("items", {})
+        typed = item_schema.get("type") in ("boolean", "integer", "number")
+        items.append(_parse_env(f"{name}[{index}]", item, item_schema) if typed else item)
+    return items
 
 
 def _set_path(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

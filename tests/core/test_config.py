@@ -369,3 +369,42 @@ def test_a_value_where_a_table_belongs_is_a_config_error(
     with pytest.raises(ConfigError) as error:
         load_config(path, SECTIONS, environ=environ)
     assert any(p.startswith(f"{path}: {key}: ") and "'object'" in p for p in _problems(error))
+
+
+ARRAY_SECTIONS: dict[str, dict[str, Any]] = {
+    "parking": {
+        "properties": {
+            "ids": {"type": "array", "items": {"type": "string"}, "default": []},
+            "ports": {"type": "array", "items": {"type": "integer"}, "default": []},
+            "bbox": {
+                "type": "array",
+                "prefixItems": [{"type": "number"}] * 4,
+                "minItems": 4,
+                "maxItems": 4,
+                "default": [5.8, 47.2, 15.1, 55.1],
+            },
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("text", ["6.8, 51.2, 7.9, 51.75", "[6.8, 51.2, 7.9, 51.75]"])
+def test_number_arrays_from_the_environment_are_numbers(text: str) -> None:
+    config = load_config(None, ARRAY_SECTIONS, environ={"DOS_ADAPTERS_PARKING_BBOX": text})
+    assert config["adapters"]["parking"]["bbox"] == [6.8, 51.2, 7.9, 51.75]
+
+
+def test_string_and_integer_arrays_from_the_environment() -> None:
+    environ = {"DOS_ADAPTERS_PARKING_IDS": "a1, b2,,c3", "DOS_ADAPTERS_PARKING_PORTS": "[85, 86]"}
+    settings = load_config(None, ARRAY_SECTIONS, environ=environ)["adapters"]["parking"]
+    assert settings["ids"] == ["a1", "b2", "c3"]
+    assert settings["ports"] == [85, 86]
+
+
+def test_array_items_of_the_wrong_type_name_the_variable_and_position() -> None:
+    environ = {"DOS_ADAPTERS_PARKING_BBOX": "6.8,north,7.9,51.75", "DOS_ADAPTERS_PARKING_PORTS": "[85"}
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ARRAY_SECTIONS, environ=environ)
+    problems = _problems(error)
+    assert any("DOS_ADAPTERS_PARKING_BBOX[1]" in p and "number" in p for p in problems)
+    assert any("DOS_ADAPTERS_PARKING_PORTS" in p and "JSON array" in p for p in problems)
