@@ -51,6 +51,10 @@ def test_wheel_carries_samples_data_models_and_entry_points(tmp_path: Path) -> N
         assert f"adapters/datamodels/{model.parent.name}/schema.json" in names
     for sample in (ROOT / "adapters").glob("*/samples/*"):
         assert str(sample.relative_to(ROOT)) in names
+    # validate --jsonld works from an installed package: the merged @context and the core context ship too.
+    for context in ("context/dos-adapters.jsonld", "context/sources.json"):
+        assert f"adapters/broker_config/{context}" in names
+    assert any(n.startswith("adapters/broker_config/orion-ld/ldcontexts/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "dos-adapters = adapters.cli:main" in text

@@ -22,6 +22,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +53,18 @@ class ContextRefused(Exception):
 
 
 class JsonLdUnavailable(Exception):
-    """The local contexts are missing (they live in the checkout's broker-config/, not in the wheel)."""
+    """The local contexts cannot be read (a broken install or checkout)."""
 
 
-def _broker_config() -> Path:
-    folder = Path(__file__).resolve().parents[2] / "broker-config"
-    if not (folder / "context" / "sources.json").is_file():
-        raise JsonLdUnavailable(f"{folder}/context/sources.json not found: the JSON-LD check runs from a checkout")
-    return folder
+def _broker_config() -> Traversable:
+    """``broker-config/`` beside the package in a checkout, else the copy installed as adapters.broker_config."""
+    checkout = Path(__file__).resolve().parents[2] / "broker-config"
+    if checkout.joinpath("context").joinpath("sources.json").is_file():
+        return checkout
+    installed = resources.files("adapters.broker_config")
+    if installed.joinpath("context").joinpath("sources.json").is_file():
+        return installed
+    raise JsonLdUnavailable(f"{checkout}/context/sources.json not found, and the installed package has no copy")
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class _Vocabulary:
     """Terms of the NGSI-LD core context outside its namespace (``description`` is Dublin Core)."""
 
 
-def _read_context(path: Path) -> Any:
+def _read_context(path: Traversable) -> Any:
     text = path.read_text(encoding="utf-8")
     if not text.lstrip().startswith("{"):
         text = text.split("\n", 1)[1]  # Orion-LD's -coreContextDir format: the URL on the first line
@@ -85,11 +91,12 @@ def _read_context(path: Path) -> Any:
 @cache
 def _vocabulary() -> _Vocabulary:
     folder = _broker_config()
-    sources = json.loads((folder / "context" / "sources.json").read_text(encoding="utf-8"))
+    sources = json.loads(folder.joinpath("context").joinpath("sources.json").read_text(encoding="utf-8"))
     core = sources["core_context"]
     documents = {
-        DOS_CONTEXT_URL: _read_context(folder / "context" / "dos-adapters.jsonld"),
-        core["url"]: _read_context(folder.parent / core["file"]),
+        DOS_CONTEXT_URL: _read_context(folder.joinpath("context").joinpath("dos-adapters.jsonld")),
+        # sources.json names the file from the checkout's root: broker-config/orion-ld/...
+        core["url"]: _read_context(folder.joinpath("/".join(Path(core["file"]).parts[1:]))),
     }
     disputed: dict[str, dict[str, str]] = {}
     for term, rule in sources["disputed_terms"].items():
