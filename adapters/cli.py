@@ -347,16 +347,7 @@ def waste_due(
         "waste due",
         config,
         from_file,
-        lambda broker: query_due(
-            broker["url"],
-            tenant=city,
-            context_url=broker["context"],
-            threshold=level,
-            token=broker.get("token"),
-            oauth2=broker.get("oauth2"),
-            verify_tls=broker["verify_tls"],
-            timeout=broker["timeout"],
-        ),
+        lambda client: query_due(client, tenant=city, threshold=level),
         (DueQueryError,),
     )
     bins = due_bins(entities, level, tenant=city)

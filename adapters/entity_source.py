@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from adapters.core.broker import BrokerClient
 from adapters.core.entity_files import latest_entities, read_entity_file
 
 __all__ = ["entities_from_file_or_broker"]
@@ -18,11 +19,12 @@ def entities_from_file_or_broker(
     command: str,
     config: Mapping[str, Any],
     from_file: Path | None,
-    query: Callable[[Mapping[str, Any]], list[dict[str, Any]]],
+    query: Callable[[BrokerClient], list[dict[str, Any]]],
     query_errors: tuple[type[Exception], ...],
 ) -> tuple[list[dict[str, Any]], str]:
     """The entities and where they came from: ``--from-file`` (latest per id, as the broker would hold
-    them), else ``query([broker])``. Exit 2 for an unreadable file, 1 when the broker cannot answer."""
+    them), else ``query`` with a client for ``[broker]``. Exit 2 for an unreadable file, 1 when the
+    broker cannot answer."""
     if from_file is not None:
         try:
             return latest_entities(read_entity_file(from_file.read_text(encoding="utf-8"))), str(from_file)
@@ -34,8 +36,11 @@ def entities_from_file_or_broker(
         raise click.UsageError(
             f"no [broker] url configured: set one, or read the entity file with --from-file {config['output']['path']}"
         )
+    client = BrokerClient.from_settings(broker)
     try:
-        return query(broker), str(broker["url"])
+        return query(client), str(broker["url"])
     except query_errors as error:
         click.echo(f"{command}: {error}", err=True)
         sys.exit(1)
+    finally:
+        client.close()

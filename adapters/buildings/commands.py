@@ -85,16 +85,7 @@ def show(
         "building show",
         config,
         from_file,
-        lambda broker: query_building(
-            broker["url"],
-            tenant=city,
-            context_url=broker["context"],
-            building=urn,
-            token=broker.get("token"),
-            oauth2=broker.get("oauth2"),
-            verify_tls=broker["verify_tls"],
-            timeout=broker["timeout"],
-        ),
+        lambda client: query_building(client, tenant=city, building=urn),
         (SummaryError,),
     )
     summary = summarise(entities, urn, tz)

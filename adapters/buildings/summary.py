@@ -24,8 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import requests
-
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
 from adapters.core.entities import EntityError, entity_id
 from adapters.core.entity_files import latest_entities
@@ -333,28 +331,9 @@ def render(summary: BuildingSummary, output_format: OutputFormat) -> str:
 
 
 def query_building(
-    base_url: str,
-    *,
-    tenant: str,
-    context_url: str,
-    building: str,
-    token: str | None = None,
-    oauth2: Mapping[str, str] | None = None,
-    verify_tls: bool = True,
-    timeout: float = 10.0,
-    page_size: int = MAX_PAGE_SIZE,
-    session: requests.Session | None = None,
+    client: BrokerClient, *, tenant: str, building: str, page_size: int = MAX_PAGE_SIZE
 ) -> list[dict[str, Any]]:
     """The Building ``building`` (entity id) and every room sensor and meter entity that references it."""
-    client = BrokerClient(
-        base_url,
-        context_url=context_url,
-        token=token,
-        oauth2=oauth2,
-        verify_tls=verify_tls,
-        timeout=timeout,
-        session=session,
-    )
     queries = (
         {"id": building, "type": "Building"},
         {"type": ROOM_TYPE, "q": f'{ROOM_LINK}=="{building}"'},
@@ -369,6 +348,3 @@ def query_building(
         )
     except BrokerError as error:
         raise SummaryError(str(error)) from None
-    finally:
-        if session is None:
-            client.close()

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import requests
-
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
 from adapters.core.entity_files import latest_entities
 
@@ -199,37 +197,15 @@ def due_query(threshold: float) -> str:
 
 
 def query_due(
-    base_url: str,
-    *,
-    tenant: str | None,
-    context_url: str,
-    threshold: float,
-    token: str | None = None,
-    oauth2: Mapping[str, str] | None = None,
-    verify_tls: bool = True,
-    timeout: float = 10.0,
-    page_size: int = MAX_PAGE_SIZE,
-    session: requests.Session | None = None,
+    client: BrokerClient, *, tenant: str | None, threshold: float, page_size: int = MAX_PAGE_SIZE
 ) -> list[dict[str, Any]]:
     """Every WasteContainer of the tenant with ``fillingLevel`` ≥ threshold, as normalized entities.
 
     Pages with ``limit=page_size`` until a page comes back shorter. Bins that change while the
     pages are read may be seen twice or not at all; ``latest_entities`` folds repeats.
     """
-    client = BrokerClient(
-        base_url,
-        context_url=context_url,
-        token=token,
-        oauth2=oauth2,
-        verify_tls=verify_tls,
-        timeout=timeout,
-        session=session,
-    )
     params = {"type": ENTITY_TYPE, "q": due_query(threshold)}
     try:
         return latest_entities(entity for page in client.query(tenant, params, page_size=page_size) for entity in page)
     except BrokerError as error:
         raise DueQueryError(str(error)) from None
-    finally:
-        if session is None:
-            client.close()

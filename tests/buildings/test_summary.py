@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -149,7 +150,11 @@ def broker(entities: list[dict[str, Any]]) -> Iterator[BrokerDouble]:
 
 
 def test_the_broker_answers_with_ids_and_q_page_by_page(broker: BrokerDouble, entities: list[dict[str, Any]]) -> None:
-    found = query_building(broker.url, tenant="dortmund", context_url=CONTEXT_URL, building=GYMNASIUM, page_size=2)
+    client = BrokerClient(broker.url, context_url=CONTEXT_URL)
+    try:
+        found = query_building(client, tenant="dortmund", building=GYMNASIUM, page_size=2)
+    finally:
+        client.close()
     assert summarise(found, GYMNASIUM, BERLIN) == summarise(entities, GYMNASIUM, BERLIN)
     gets = [r for r in broker.requests if r.method == "GET"]
     assert gets[0].query == {"id": GYMNASIUM, "type": "Building", "limit": "2", "offset": "0"}
@@ -162,8 +167,9 @@ def test_the_broker_answers_with_ids_and_q_page_by_page(broker: BrokerDouble, en
 
 
 def test_unknown_tenant_is_an_error(broker: BrokerDouble) -> None:
-    with pytest.raises(SummaryError, match="tenant 'unna' does not exist"):
-        query_building(broker.url, tenant="unna", context_url=CONTEXT_URL, building=GYMNASIUM)
+    client = BrokerClient(broker.url, context_url=CONTEXT_URL)
+    with closing(client), pytest.raises(SummaryError, match="tenant 'unna' does not exist"):
+        query_building(client, tenant="unna", building=GYMNASIUM)
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from adapters.cli import main
-from adapters.core.broker import BrokerClient
+from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient
 from adapters.core.entity_files import latest_entities, read_entity_file
 from adapters.core.normalize import normalize_payload
 from adapters.core.validation import entity_problems
@@ -231,6 +231,15 @@ def test_render_geojson() -> None:
 # -- against the broker double -----------------------------------------------------------------
 
 
+def _due(url: str, *, tenant: str, threshold: float, page_size: int = MAX_PAGE_SIZE, **client: Any) -> list[Any]:
+    """query_due through a client made the way the command makes it."""
+    broker_client = BrokerClient(url, context_url=CONTEXT_URL, **client)
+    try:
+        return query_due(broker_client, tenant=tenant, threshold=threshold, page_size=page_size)
+    finally:
+        broker_client.close()
+
+
 @pytest.fixture
 def broker() -> Iterator[BrokerDouble]:
     with BrokerDouble() as double:
@@ -248,7 +257,7 @@ def broker() -> Iterator[BrokerDouble]:
 
 
 def test_only_the_due_bins_of_the_tenant_are_listed(broker: BrokerDouble) -> None:
-    entities = query_due(broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8)
+    entities = _due(broker.url, tenant="dortmund", threshold=0.8)
     assert ids(due_bins(entities, 0.8)) == [
         "ostwall-glas",
         "westpark-papier",
@@ -265,7 +274,7 @@ def test_only_the_due_bins_of_the_tenant_are_listed(broker: BrokerDouble) -> Non
 
 def test_the_broker_filters_with_q(broker: BrokerDouble) -> None:
     """The q filter runs in the broker: the 18 EDG sites and the low bins never travel."""
-    entities = query_due(broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.95)
+    entities = _due(broker.url, tenant="dortmund", threshold=0.95)
     assert sorted(e["id"].rsplit(":", 1)[-1] for e in entities) == [
         "alter-markt-glas",
         "ostwall-glas",
@@ -274,7 +283,7 @@ def test_the_broker_filters_with_q(broker: BrokerDouble) -> None:
 
 
 def test_paging_reads_every_page(broker: BrokerDouble) -> None:
-    entities = query_due(broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, page_size=1)
+    entities = _due(broker.url, tenant="dortmund", threshold=0.8, page_size=1)
     assert len(entities) == 4
     gets = [r for r in broker.requests if r.method == "GET"]
     assert [(r.query["limit"], r.query["offset"]) for r in gets] == [
@@ -284,18 +293,18 @@ def test_paging_reads_every_page(broker: BrokerDouble) -> None:
         ("1", "3"),
         ("1", "4"),  # the short (empty) page that ends the paging
     ]
-    paged = query_due(broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, page_size=3)
+    paged = _due(broker.url, tenant="dortmund", threshold=0.8, page_size=3)
     assert due_bins(paged, 0.8) == due_bins(entities, 0.8)
 
 
 def test_other_tenants_stay_apart(broker: BrokerDouble) -> None:
-    entities = query_due(broker.url, tenant="schwerte", context_url=CONTEXT_URL, threshold=0.8)
+    entities = _due(broker.url, tenant="schwerte", threshold=0.8)
     assert ids(due_bins(entities, 0.8)) == ["markt-glas"]
 
 
 def test_unknown_tenant_is_an_error_not_an_empty_tour(broker: BrokerDouble) -> None:
     with pytest.raises(DueQueryError, match="tenant 'unna' does not exist"):
-        query_due(broker.url, tenant="unna", context_url=CONTEXT_URL, threshold=0.8)
+        _due(broker.url, tenant="unna", threshold=0.8)
 
 
 def test_bearer_token_is_sent() -> None:
@@ -306,10 +315,8 @@ def test_bearer_token_is_sent() -> None:
         finally:
             client.close()
         with pytest.raises(DueQueryError, match=r"refused the query \(401\)"):
-            query_due(broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8)
-        entities = query_due(
-            broker.url, tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, token="s3cret-token"
-        )
+            _due(broker.url, tenant="dortmund", threshold=0.8)
+        entities = _due(broker.url, tenant="dortmund", threshold=0.8, token="s3cret-token")
         assert len(entities) == 4
         assert broker.requests[-1].headers.get("Authorization") == "Bearer s3cret-token"
 
@@ -350,7 +357,7 @@ def test_broker_answers_that_are_no_tour(status: int, body: bytes, needle: str) 
     session = requests.Session()
     session.mount("http://", Canned(status, body))
     with session, pytest.raises(DueQueryError, match=needle):
-        query_due("http://broker", tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, session=session)
+        _due("http://broker", tenant="dortmund", threshold=0.8, session=session)
 
 
 class TokenAndBroker(requests.adapters.BaseAdapter):
@@ -386,16 +393,14 @@ def test_oauth2_token_is_fetched_and_refreshed_once_on_401() -> None:
     session.mount("http://", fake)
     oauth2 = {"token_url": "http://idp/token", "client_id": "dos", "client_secret": "x"}
     with session:
-        entities = query_due(
-            "http://broker", tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, oauth2=oauth2, session=session
-        )
+        entities = _due("http://broker", tenant="dortmund", threshold=0.8, oauth2=oauth2, session=session)
     assert [e["id"] for e in entities] == ["urn:ngsi-ld:WasteContainer:dortmund:a"]
     assert fake.seen == ["Bearer token-1", "Bearer token-2"]
 
 
 def test_wrong_broker_path(broker: BrokerDouble) -> None:
     with pytest.raises(DueQueryError, match="broker root"):
-        query_due(broker.url + "/ngsi-ld/v1", tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8)
+        _due(broker.url + "/ngsi-ld/v1", tenant="dortmund", threshold=0.8)
 
 
 def test_unreachable_broker() -> None:
@@ -403,12 +408,12 @@ def test_unreachable_broker() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(DueQueryError, match="unreachable"):
-        query_due(f"http://127.0.0.1:{port}", tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, timeout=2)
+        _due(f"http://127.0.0.1:{port}", tenant="dortmund", threshold=0.8, timeout=2)
 
 
 def test_page_size_is_checked() -> None:
     with pytest.raises(ValueError, match="page_size"):
-        query_due("http://127.0.0.1:9", tenant="dortmund", context_url=CONTEXT_URL, threshold=0.8, page_size=1001)
+        _due("http://127.0.0.1:9", tenant="dortmund", threshold=0.8, page_size=1001)
 
 
 # -- the command -------------------------------------------------------------------------------
