@@ -59,6 +59,11 @@ class Metrics:
             "dos_broker_failures_total", "Delivery attempts that left entities waiting", registry=registry
         )
         self.outbox_pending = Gauge("dos_outbox_pending_entities", "Entities waiting in the outbox", registry=registry)
+        self.outbox_oldest = Gauge(
+            "dos_outbox_oldest_age_seconds",
+            "Seconds the oldest entity in the outbox has waited for the broker; 0 when nothing waits",
+            registry=registry,
+        )
         self.broker_latency = Histogram(
             "dos_broker_upsert_duration_seconds",
             "Duration of one delivery attempt to the broker (one upsert call, split batches included)",
@@ -152,10 +157,11 @@ class HealthServer:
         self._thread.join()
 
     def refresh(self) -> None:
-        """Bring the source staleness gauge up to date (called before each scrape)."""
+        """Bring the time-based gauges up to date (called before each scrape): they age between events."""
         now = time.time()
         for name in (*self.intervals, *self.push_adapters):
             metrics.staleness.labels(adapter=name).set(max(0.0, now - (self.last_success.get(name) or self.started)))
+        metrics.outbox_oldest.set(self.oldest_pending() or 0.0)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = time.time()

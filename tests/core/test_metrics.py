@@ -123,3 +123,10 @@ def test_broker_latency_histogram_observes_each_delivery_attempt(tmp_path) -> No
             sink.close()
     assert count() == before + 1
     assert total() - before_sum >= 0.2
+
+
+def test_outbox_age_gauge_is_read_at_each_scrape(server: HealthServer) -> None:
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    assert _sample(requests.get(url, timeout=5).text, "dos_outbox_oldest_age_seconds") == 0.0
+    server.state["oldest"] = 42.5  # type: ignore[attr-defined]
+    assert _sample(requests.get(url, timeout=5).text, "dos_outbox_oldest_age_seconds") == 42.5
