@@ -1,35 +1,36 @@
 """End-to-end machinery: a fake Opendatasoft portal, a watched broker double, configs, the real CLI.
 
 Everything talks real HTTP on 127.0.0.1: the installed ``dos-adapters`` console script runs as a
-subprocess against a fake open-data portal serving the recorded parking payload and against the
-broker double. Every wait is a poll loop with a deadline; every server and process is stopped.
+subprocess against a fake open-data portal (:class:`adapters.testing.fake_source.FakeSource`) serving
+the recorded parking payload, or a live feed made from it, and against the broker double. Every wait
+is a poll loop with a deadline; every server and process is stopped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import socketserver
+import socket
 import subprocess
 import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import adapters.parking
 from adapters.core.adapter import discover_adapters
 from adapters.testing import BrokerDouble, RecordedRequest
+from adapters.testing.fake_source import FakeSource
 from adapters.testing.waiting import wait_until as wait_until  # re-exported for the tests
 
 SAMPLES = Path(adapters.parking.__file__).parent / "samples"
@@ -43,6 +44,8 @@ CONTEXT_URL = "http://context.test/ngsi-ld/dos-adapters.jsonld"
 RECORDS_IN = 24
 VALID_GARAGES = 23
 GARAGE_WITHOUT_COORDINATES = "101099"
+
+LOCAL_TIME = ZoneInfo("Europe/Berlin")  # the feed's ``stand``
 
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
 CLI_TIMEOUT = 30.0
@@ -63,105 +66,75 @@ def read_ndjson(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for a server the adapter process opens itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 # ------------------------------------------------------------------------ fake Opendatasoft portal
 
 
-@dataclass(frozen=True)
-class SourceRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    status: int
-
-
-class FakeOpendatasoft:
+class FakeOpendatasoft(FakeSource):
     """The Explore API v2.1 of open-data.dortmund.de for dataset ``parkhauser``, from the recorded payloads.
 
     Sends a strong ``ETag`` per document and answers ``If-None-Match`` with 304, as Opendatasoft does.
     """
 
     def __init__(self) -> None:
-        self.documents: dict[str, bytes] = {
-            RECORDS_PATH: RECORDS_PAYLOAD.read_bytes(),
-            EXPORT_PATH: EXPORT_PAYLOAD.read_bytes(),
-        }
-        self._requests: list[SourceRequest] = []
-        self._lock = threading.Lock()
-        self._server = _SourceServer(("127.0.0.1", 0), _SourceHandler)
-        self._server.source = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-opendatasoft", daemon=True
+        super().__init__(
+            {RECORDS_PATH: RECORDS_PAYLOAD.read_bytes(), EXPORT_PATH: EXPORT_PAYLOAD.read_bytes()},
+            content_type="application/json; charset=utf-8",
+            name="fake-opendatasoft",
         )
 
     @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
     def records_url(self) -> str:
-        return self.url + RECORDS_PATH
+        return self.url(RECORDS_PATH)
 
     @property
     def export_url(self) -> str:
-        return self.url + EXPORT_PATH
+        return self.url(EXPORT_PATH)
 
-    @property
-    def requests(self) -> list[SourceRequest]:
+
+#: The first poll's time in :class:`LiveParkhauser`; each later poll is one minute on.
+LIVE_START = datetime(2026, 11, 23, 6, 0, 0, tzinfo=UTC)
+
+
+class LiveParkhauser:
+    """The recorded garages as a live feed: a document for :class:`FakeOpendatasoft` that is a new
+    state of every garage at each request, so each poll is new for the broker and for QuantumLeap.
+
+    Poll ``n`` (from 0) stamps every garage with ``LIVE_START + n`` minutes (``zeitstempel``, and ``stand``
+    in local time) and gives each garage with a capacity a new free count. ``polls`` holds what each
+    served document said: (garage entity id, observed time) per record, in the order served.
+    """
+
+    def __init__(self, tenant: str = "dortmund") -> None:
+        self._records: list[dict[str, Any]] = json.loads(RECORDS_PAYLOAD.read_bytes())["results"]
+        self._tenant = tenant
+        self._lock = threading.Lock()
+        self.polls: list[list[tuple[str, datetime]]] = []
+
+    def __call__(self) -> bytes:
         with self._lock:
-            return list(self._requests)
+            poll = len(self.polls)
+            moment = LIVE_START + timedelta(minutes=poll)
+            records = []
+            for index, recorded in enumerate(self._records):
+                record = dict(recorded, zeitstempel=moment.isoformat(), zeitstempel_status="Daten aktuell")
+                record["stand"] = moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S")
+                if record["capacity"]:
+                    record["frei"] = (7 * poll + 13 * index) % (record["capacity"] + 1)
+                records.append(record)
+            self.polls.append([(garage_id(self._tenant, r["id"]), moment) for r in records])
+        return json.dumps({"total_count": len(records), "results": records}).encode()
 
-    def start(self) -> FakeOpendatasoft:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()  # joins the handler threads (daemon_threads is off)
-
-    def _record(self, request: SourceRequest) -> None:
+    def states(self) -> set[tuple[str, datetime]]:
+        """Every garage state served so far."""
         with self._lock:
-            self._requests.append(request)
-
-
-class _SourceServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every handler thread
-    source: FakeOpendatasoft
-
-    def server_bind(self) -> None:
-        """Skip HTTPServer's reverse DNS lookup, which is slow where no DNS answers."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-
-class _SourceHandler(BaseHTTPRequestHandler):
-    server: _SourceServer
-    # HTTP/1.0 (the default): one request per connection, so no handler thread waits on keep-alive.
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        document = self.server.source.documents.get(path)
-        if document is None:
-            status, body, headers = 404, b'{"error_code": "NotFound"}', {"Content-Type": "application/json"}
-        else:
-            etag = '"' + hashlib.sha256(document).hexdigest()[:20] + '"'
-            if etag in (tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")):
-                status, body, headers = 304, b"", {"ETag": etag}
-            else:
-                status, body = 200, document
-                headers = {"Content-Type": "application/json; charset=utf-8", "ETag": etag}
-        self.server.source._record(SourceRequest("GET", path, dict(self.headers.items()), status))
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if status != 304:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+            return {state for poll in self.polls for state in poll}
 
 
 # ---------------------------------------------------------------------------------- broker
@@ -243,10 +216,12 @@ class Site:
         source_url: str,
         broker: Mapping[str, Any] | None = None,
         parking: Mapping[str, Any] | None = None,
+        **sections: Mapping[str, Any],
     ) -> Path:
         """A complete config: broker (if any) with the test @context, files in this site, parking
-        polling ``source_url`` hourly without jitter; ``broker`` and ``parking`` add or override keys."""
-        sections: dict[str, dict[str, Any]] = {
+        polling ``source_url`` hourly without jitter; ``broker`` and ``parking`` add or override keys,
+        ``sections`` add or override keys of other sections (``outbox={...}``, ``metrics={...}``)."""
+        document: dict[str, dict[str, Any]] = {
             "broker": {
                 **({"url": broker_url} if broker_url else {}),
                 "context": CONTEXT_URL,
@@ -261,8 +236,10 @@ class Site:
             # Only the slice under test runs, whatever other adapters are installed and on by default.
             **{f"adapters.{name}": {"enabled": False} for name in discover_adapters() if name != "parking"},
         }
-        lines = []
         for name, keys in sections.items():
+            document[name] = {**document.get(name, {}), **keys}
+        lines = []
+        for name, keys in document.items():
             lines.append(f"[{name}]")
             lines.extend(f"{key} = {_toml_value(value)}" for key, value in keys.items())
             lines.append("")
@@ -306,6 +283,22 @@ class Cli:
             encoding="utf-8",
             errors="replace",
         )
+        self._processes.append(process)
+        return process
+
+    def start_logged(self, *args: str, log: Path) -> subprocess.Popen[str]:
+        """Like :meth:`start`, for a long run: stdout and stderr go to the file ``log``, as a pipe
+        that nobody reads while the process runs would fill up and block it."""
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [str(CLI), *args],
+                cwd=self.cwd,
+                env=cli_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                encoding="utf-8",
+            )
         self._processes.append(process)
         return process
 

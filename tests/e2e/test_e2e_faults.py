@@ -1,4 +1,5 @@
-"""Delivery under faults, end to end: broker down, 5xx bursts, 207 partial, 413, kill -9, SIGTERM.
+"""Delivery under faults, end to end: broker down, 5xx bursts, 207 partial, 413, kill -9, SIGTERM, and a
+30 s broker outage while the scheduler keeps polling a live feed.
 
 The promise under test (README, "Delivery guarantees"): every entity read from the source ends up
 either in the broker or in the dead-letter file with a reason; while the broker cannot take it, it
@@ -8,22 +9,30 @@ waits in the outbox, also across a crash of the process.
 from __future__ import annotations
 
 import json
+import re
 import signal
+import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from e2e_support import (
     EXPORT_PATH,
     GARAGE_WITHOUT_COORDINATES,
+    RECORDS_PATH,
     VALID_GARAGES,
     ArrivalWatchingDouble,
     Cli,
     FakeOpendatasoft,
+    LiveParkhauser,
     Site,
     delivered_ids,
     expected_ids,
+    free_port,
     garage_id,
     outbox_status,
     read_ndjson,
@@ -34,7 +43,8 @@ from e2e_support import (
 )
 
 from adapters.core.outbox import Outbox
-from adapters.testing import ProblemDetail, ProblemType
+from adapters.testing import BrokerDouble, ProblemDetail, ProblemType
+from adapters.testing.fault_log import record_fault
 
 
 def _pending(path: Path) -> int:
@@ -246,3 +256,141 @@ def test_sigterm_stops_the_scheduled_run_cleanly(
     assert _pending(site.outbox) == 0
     assert [d["record"]["id"] for d in read_ndjson(site.dead_letter)] == [GARAGE_WITHOUT_COORDINATES]
     assert record_parking_fault("SIGTERM during a scheduled run", broker, site) == 0
+
+
+# ------------------------------------------------------------------ 30 s outage, scheduler running
+
+OUTAGE_SECONDS = 30.0
+POLL_INTERVAL = 2  # seconds; the config's minimum is 1
+STUCK_AFTER = 10  # [metrics] stuck_after: /readyz reports the outbox once entities waited this long
+
+
+def _get_json(url: str) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of a GET to the adapter's health server (a 503 is an answer, not an error)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def _accepted_states(double: BrokerDouble) -> Counter[tuple[str, datetime]]:
+    """How often each garage state (entity id, time of its ``status``) was in an upsert the double took."""
+    states: Counter[tuple[str, datetime]] = Counter()
+    for request in upserts(double):
+        if request.status in (201, 204):
+            states.update((e["id"], datetime.fromisoformat(e["status"]["observedAt"])) for e in request.json())
+    return states
+
+
+def _dead_states(site: Site) -> set[tuple[str, datetime]]:
+    """The garage states in the dead-letter file (each line holds the source record)."""
+    return {
+        (garage_id("dortmund", d["record"]["id"]), datetime.fromisoformat(d["record"]["zeitstempel"]))
+        for d in read_ndjson(site.dead_letter)
+    }
+
+
+def test_broker_down_30_s_while_the_scheduler_polls_loses_no_garage_state(
+    source: FakeOpendatasoft, broker: ArrivalWatchingDouble, site: Site, cli: Cli
+) -> None:
+    """``dos-adapters run`` polls a live feed every 2 s (each poll a new state of all 24 garages) while
+    the broker refuses connections for 30 s. Each poll's entities must wait in the outbox, the process
+    must keep polling and stay alive (/healthz 200; /readyz 503 naming only the outbox once entities
+    waited longer than ``stuck_after``), and when the broker is back the deliverer drains the outbox
+    by itself, with no ``outbox replay``: every garage state in the broker or dead-lettered, none lost."""
+    feed = LiveParkhauser()
+    source.documents[RECORDS_PATH] = feed
+    port = free_port()
+    site.write_config(
+        broker_url=broker.url,
+        source_url=source.records_url,
+        parking={"interval": POLL_INTERVAL},
+        outbox={"max_backoff": 1},
+        metrics={"port": port, "host": "127.0.0.1", "stuck_after": STUCK_AFTER},
+    )
+    healthz, readyz = f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{port}/readyz"
+    process = cli.start_logged("run", "--config", str(site.config), log=site.root / "adapter.log")
+
+    def running() -> None:
+        assert process.poll() is None, f"the adapter exited with {process.returncode}"
+
+    started = time.monotonic()
+    wait_until(lambda: _accepted_states(broker), 20, "the first poll in the broker")
+    wait_until(lambda: running() or _get_json(readyz)[0] == 200, 10, "/readyz 200 before the outage")
+
+    broker.go_down()
+    down_since, polls_before = time.time(), len(feed.polls)
+    health: list[tuple[int, int, dict[str, Any]]] = []  # (/healthz, /readyz, /readyz body)
+    deadline = time.monotonic() + OUTAGE_SECONDS
+    while time.monotonic() < deadline:
+        running()
+        health.append((_get_json(healthz)[0], *_get_json(readyz)))
+        time.sleep(0.5)
+    polls_during = len(feed.polls) - polls_before
+    waiting = _pending(site.outbox)
+    upserts_before = len(upserts(broker))  # none came in while it was down
+    broker.come_up()
+
+    back_at, backlog = time.monotonic(), feed.states()
+    wait_until(
+        lambda: running() or backlog <= set(_accepted_states(broker)) | _dead_states(site),
+        30,
+        "the garage states of the outage in the broker",
+        interval=0.1,
+    )
+    drained_in = time.monotonic() - back_at
+
+    def drained() -> bool:
+        running()
+        return feed.states() <= set(_accepted_states(broker)) | _dead_states(site) and _pending(site.outbox) == 0
+
+    polls_at_recovery = len(feed.polls)
+    wait_until(
+        lambda: len(feed.polls) >= polls_at_recovery + 2 and drained(),
+        30,
+        "two more polls, every garage state polled so far in the broker and the outbox empty",
+        interval=0.2,
+    )
+    wait_until(lambda: running() or _get_json(readyz)[0] == 200, 10, "/readyz 200 again")
+    elapsed = time.monotonic() - started
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    log = (site.root / "adapter.log").read_text(encoding="utf-8")
+    upserts_after = len(upserts(broker)) - upserts_before
+
+    assert polls_during >= OUTAGE_SECONDS / POLL_INTERVAL / 2, f"only {polls_during} polls during the outage"
+    assert waiting >= VALID_GARAGES * (polls_during - 1), "the polls of the outage did not wait in the outbox"
+    assert {status for status, _, _ in health} == {200}, "/healthz must not fail for a broker outage"
+    refused = [body for _, status, body in health if status == 503]
+    assert refused, "/readyz never reported the entities waiting in the outbox"
+    assert all(problem.startswith("outbox: ") for body in refused for problem in body["problems"])
+    assert health[-1][2]["adapters"]["parking"]["last_success"] > down_since + OUTAGE_SECONDS - 3 * POLL_INTERVAL
+    assert "Traceback" not in log, log  # the deliverer's loop met no unexpected error
+    assert re.search(r"stopped: \d+ delivered on the way out, 0 wait in the outbox", log), log
+    assert {r.status for r in source.requests} == {200}
+    assert {r.status for r in upserts(broker)} <= {201, 204}
+
+    sent = feed.states()
+    accepted = _accepted_states(broker)
+    delivered = sent & set(accepted)
+    dead = (sent - delivered) & _dead_states(site)
+    polls = len(feed.polls)
+    lost = record_fault(
+        f"broker down {OUTAGE_SECONDS:.0f} s, parking polled every {POLL_INTERVAL} s (`run`, scheduler running)",
+        sent=len(sent),
+        delivered=len(delivered),
+        dead_lettered=len(dead),
+        duplicates=sum(count - 1 for count in accepted.values()),
+        unit="garage states",
+        seconds=elapsed,
+        note=f"{polls} polls, {polls_during} during the outage; up to {waiting} entities waited; "
+        f"backlog delivered {drained_in:.1f} s after the broker's return, by the running deliverer; "
+        f"{upserts_after} upserts from then on",
+    )
+    assert lost == 0
+    assert set(accepted) <= sent, "the broker got a state the portal never served"
+    assert (len(delivered), len(dead)) == (VALID_GARAGES * polls, polls)  # 101099 has no coordinates
+    assert accepted.total() == len(accepted), "a refused connection took nothing: no state is sent twice"
+    assert _pending(site.outbox) == 0

@@ -1,35 +1,31 @@
 """End-to-end machinery for the environment adapters: fake PEGELONLINE / sensor.community / Bright Sky
-servers on 127.0.0.1, a deployment directory with its config, and the installed ``dos-adapters`` script.
+on 127.0.0.1, a deployment directory with its config, and the installed ``dos-adapters`` script.
 
-The fake sources serve the recorded payloads with a strong ``ETag`` (and 304 on ``If-None-Match``);
-a test can queue faults per path: an error status with ``Retry-After``, a slow answer, a truncated body.
+The fake sources are one :class:`adapters.testing.fake_source.FakeSource` serving the recorded payloads
+with a strong ``ETag`` (and 304 on ``If-None-Match``); a test can queue faults per path (``Fault``): an
+error status with ``Retry-After``, a slow answer, a truncated body.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
-import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import pytest
 
 from adapters.core.adapter import discover_adapters
 from adapters.testing import BrokerDouble, RecordedRequest
+from adapters.testing.fake_source import FakeSource
+from adapters.testing.fake_source import Fault as Fault  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2] / "adapters"
 PEGELONLINE_PATH = "/webservices/rest-api/v2/stations.json"
@@ -46,118 +42,11 @@ CLI_TIMEOUT = 30.0
 UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One answer that replaces the normal one: a status (with headers), a delay, or a cut body."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    truncate: bool = False
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    path: str
-    query: str
-    headers: dict[str, str]
-    status: int
-    at: float
-
-
-class FakeSources:
+class FakeSources(FakeSource):
     """The three public endpoints on one local server, each path serving its recorded payload."""
 
     def __init__(self) -> None:
-        self.documents: dict[str, bytes] = {path: file.read_bytes() for path, file in PAYLOADS.items()}
-        self._faults: dict[str, deque[Fault]] = {}
-        self._requests: list[SourceRequest] = []
-        self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.sources = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-sources", daemon=True
-        )
-
-    def url(self, path: str, query: str = "") -> str:
-        host, port = str(self._server.server_address[0]), self._server.server_address[1]
-        return f"http://{host}:{port}{path}{'?' + query if query else ''}"
-
-    @property
-    def requests(self) -> list[SourceRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_to(self, path: str) -> list[SourceRequest]:
-        return [r for r in self.requests if r.path == path]
-
-    def fail_next(self, path: str, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.setdefault(path, deque()).extend(faults)
-
-    def start(self) -> FakeSources:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()
-
-    def _next_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            queue = self._faults.get(path)
-            return queue.popleft() if queue else None
-
-    def _record(self, request: SourceRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every handler thread
-    sources: FakeSources
-
-    def server_bind(self) -> None:
-        """Skip HTTPServer's reverse DNS lookup, which is slow where no DNS answers."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        sources = self.server.sources
-        parts = urlsplit(self.path)
-        document = sources.documents.get(parts.path)
-        fault = sources._next_fault(parts.path)
-        headers: dict[str, str] = {"Content-Type": "application/json"}
-        if document is None:
-            status, body = 404, b'{"detail": "Not Found"}'
-        elif fault is not None and fault.status != 200:
-            status, body = fault.status, b'{"detail": "try again later"}'
-            headers.update(fault.headers)
-        else:
-            etag = '"' + hashlib.sha256(document).hexdigest()[:20] + '"'
-            if etag in (tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")):
-                status, body, headers = 304, b"", {"ETag": etag}
-            else:
-                status, body = 200, document[: len(document) // 2] if fault and fault.truncate else document
-                headers["ETag"] = etag
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        sources._record(SourceRequest(parts.path, parts.query, dict(self.headers.items()), status, time.monotonic()))
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if status != 304:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        super().__init__({path: file.read_bytes() for path, file in PAYLOADS.items()}, name="fake-sources")
 
 
 # ------------------------------------------------------------------------------ deployment
