@@ -1,26 +1,26 @@
-"""The ``dos-adapters`` command."""
+"""The ``dos-adapters`` command.
+
+Every start pays for what it imports, and most commands need little: so a command imports the
+machinery it runs (runner, outbox, broker client, validation) in its own body, and the command
+groups of other packages load when they are called (``_LazyGroup``).
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
 from adapters import __version__
-from adapters.buildings.commands import building
 from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, discover_adapters, find_source
 from adapters.core.config import ConfigError, build_schema, env_variables, load_config, redact, secret_values
 from adapters.core.entities import EntityError, tenant_name
 from adapters.core.logs import configure_logging
-from adapters.core.outbox import Outbox, OutboxError
-from adapters.core.runner import Runtime, normalize_payload
-from adapters.core.sinks import DeadLetterFile
-from adapters.core.validation import entity_problems
-from adapters.platform.catalog import catalog
-from adapters.platform.commands import history, provision, query
 
 EXIT_REJECTED = 3
 
@@ -50,7 +50,36 @@ def _load(config_path: Path | None) -> tuple[dict[str, Any], dict[str, type[Adap
     return config, adapters
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """A group whose ``lazy_commands`` (name -> "module:attribute") are imported when called or listed."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = self.lazy_commands[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy_commands={
+        "provision": "adapters.platform.commands:provision",
+        "query": "adapters.platform.commands:query",
+        "history": "adapters.platform.commands:history",
+        "building": "adapters.buildings.commands:building",
+        "catalog": "adapters.platform.catalog:catalog",
+    },
+)
 @click.version_option(__version__, prog_name="dos-adapters")
 def main() -> None:
     """Regional sensor and open data -> FIWARE Smart Data Models -> Orion-LD."""
@@ -74,6 +103,9 @@ def list_adapters() -> None:
 @click.option("--adapter", "only", multiple=True, help="Run only this adapter (repeatable).")
 def run(config_path: Path | None, once: bool, offline: bool, only: tuple[str, ...]) -> None:
     """Run the adapters: on their schedules, or --once. Without [broker] url, entities go to an NDJSON file."""
+    from adapters.core.outbox import OutboxError
+    from adapters.core.runner import Runtime
+
     config, adapters = _load(config_path)
     unknown = set(only) - set(adapters)
     if unknown:
@@ -141,7 +173,14 @@ def normalize(
     context_url: str | None,
     config_path: Path | None,
 ) -> None:
-    """Print the entities of a native SOURCE_KIND payload as NDJSON. Exit 3 if records were rejected."""
+    """Print the entities of a native SOURCE_KIND payload as NDJSON. Exit 3 if records were rejected.
+
+    Entities are printed chunk by chunk as the payload is read; when it breaks midway (exit 2), the
+    entities printed before are right, the rest is unknown.
+    """
+    from adapters.core.normalize import normalize_chunks
+    from adapters.core.sinks import DeadLetterFile
+
     config, adapters = _load(config_path)
     try:
         adapter, source = find_source(adapters.values(), source_kind)
@@ -155,43 +194,46 @@ def normalize(
     settings = {**config["adapters"][adapter.name], "source": source.name}
     if devices is not None:
         settings["devices"] = str(devices)
+    sink = DeadLetterFile(dead_letter) if dead_letter else None
+    out = sys.stdout
+    rejected = 0
     resources = None
     try:
         resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=False)
         context = NormalizeContext(tenant=tenant, settings=settings, resources=resources)
-        result = normalize_payload(source, input_path.read(), context, origin=input_path.name)
+        for chunk in normalize_chunks(source, input_path, context, origin=input_path.name):
+            for entity in chunk.entities:
+                if context_url:
+                    entity = {**entity, "@context": [context_url]}
+                out.write(json.dumps(entity, ensure_ascii=False, separators=(",", ":")) + "\n")
+            rejected += len(chunk.rejections)
+            for rejection in chunk.rejections:
+                if sink is not None:
+                    sink.reject(
+                        adapter=adapter.name,
+                        source=source.name,
+                        tenant=tenant,
+                        where=rejection.where,
+                        reason=rejection.reason,
+                        record=rejection.record,
+                    )
+                else:
+                    click.echo(
+                        json.dumps(
+                            {"where": rejection.where, "reason": rejection.reason, "record": rejection.record},
+                            ensure_ascii=False,
+                            default=str,
+                        ),
+                        err=True,
+                    )
     except (PayloadError, OSError, ValueError) as error:
+        out.flush()
         click.echo(json.dumps({"file": input_path.name, "reason": str(error)}, ensure_ascii=False), err=True)
         sys.exit(2)
     finally:
         if resources is not None:
             resources.close()
-    out = sys.stdout
-    for entity in result.entities:
-        if context_url:
-            entity = {**entity, "@context": [context_url]}
-        out.write(json.dumps(entity, ensure_ascii=False, separators=(",", ":")) + "\n")
-    sink = DeadLetterFile(dead_letter) if dead_letter else None
-    for rejection in result.rejections:
-        if sink is not None:
-            sink.reject(
-                adapter=adapter.name,
-                source=source.name,
-                tenant=tenant,
-                where=rejection.where,
-                reason=rejection.reason,
-                record=rejection.record,
-            )
-        else:
-            click.echo(
-                json.dumps(
-                    {"where": rejection.where, "reason": rejection.reason, "record": rejection.record},
-                    ensure_ascii=False,
-                    default=str,
-                ),
-                err=True,
-            )
-    if result.rejections:
+    if rejected:
         sys.exit(EXIT_REJECTED)
 
 
@@ -206,6 +248,8 @@ def normalize(
 )
 def validate(entities_file: Any, check_jsonld: bool) -> None:
     """Check NGSI-LD entities (NDJSON or a JSON array) against the data-model profile. Exit 1 on any failure."""
+    from adapters.core.validation import entity_problems
+
     text = entities_file.read().decode("utf-8", "replace").strip()
     try:
         if text.startswith("["):
@@ -249,6 +293,8 @@ def outbox() -> None:
 @outbox.command("status")
 @config_option
 def outbox_status(config_path: Path | None) -> None:
+    from adapters.core.outbox import Outbox
+
     config, _ = _load(config_path)
     store = Outbox(Path(config["outbox"]["path"]))
     try:
@@ -262,6 +308,8 @@ def outbox_status(config_path: Path | None) -> None:
 @config_option
 def outbox_replay(config_path: Path | None) -> None:
     """Send everything in the outbox now, in order. Exit 1 if something is still waiting."""
+    from adapters.core.runner import Runtime
+
     config, _ = _load(config_path)
     if not config["broker"].get("url"):
         raise click.UsageError("no [broker] url configured: nothing to replay to")
@@ -354,10 +402,3 @@ def waste_due(
     if bins or output_format != "table":
         click.echo(render(bins, output_format))  # type: ignore[arg-type]  # click.Choice guarantees the value
     click.echo(f"{len(bins)} bin(s) of tenant {city} at or above {level * 100:g} % ({origin})", err=True)
-
-
-main.add_command(provision)
-main.add_command(query)
-main.add_command(history)
-main.add_command(building)
-main.add_command(catalog)

@@ -8,6 +8,11 @@ Prints ONE JSON object (or, with ``--markdown``, a table for docs/performance.md
                    sample records replicated with distinct ids), one core; and the pieces called
                    directly: parse only, normalise without validation, validation only (and its
                    JSON-Schema part), so the cost of each is visible.
+* ``normalize_kinds`` the same for every source kind the installed adapters register: records (LoRaWAN:
+                   uplinks through the pipeline ``dos-adapters normalize tts-v3`` uses, with a registry
+                   replicated to match) and entities per CPU second, and the split parse / normalise /
+                   validate per record; for poll kinds also the chunked walk ``run`` streams
+                   (normalize_chunks, entities dropped per chunk). Best of two runs in process time.
 * ``encoding``     the JSON encoding of the entities as the outbox and the broker client do it;
                    orjson for comparison when it happens to be importable (not a dependency).
 * ``sink_broker``  BrokerSink (fresh SQLite outbox in a temp dir + deliver) into the broker double
@@ -32,7 +37,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import csv
 import gc
+import io
 import json
 import os
 import platform
@@ -46,7 +53,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
@@ -55,14 +63,16 @@ from typing import Any
 
 import requests
 
-from adapters.core.adapter import NormalizeContext, RecordRejected, SourceKind
+from adapters.core.adapter import Adapter, NormalizeContext, RecordRejected, Resources, SourceKind, discover_adapters
 from adapters.core.broker import BrokerClient, encode_entities, encoded_batches
 from adapters.core.config import load_config
 from adapters.core.entities import Entity, EntityError
+from adapters.core.normalize import normalize_chunks
 from adapters.core.outbox import Outbox
 from adapters.core.runner import normalize_payload
 from adapters.core.sinks import BrokerSink, DeadLetterFile, FileSink
 from adapters.core.validation import _validator, entity_problems, to_key_values
+from adapters.lorawan import LorawanAdapter
 from adapters.parking import ParkingAdapter
 
 LOOPBACK = "127.0.0.1"
@@ -216,7 +226,7 @@ def bench_normalize(records: int, schema_sample: int = 10_000) -> tuple[dict[str
     context = NormalizeContext(tenant=TENANT, settings=parking_settings())
 
     full_cpu, full_wall, result = best_of(1, lambda: normalize_payload(source, payload, context, origin="bench"))
-    parse_cpu, parse_wall, parsed = best_of(3, lambda: source.parse(payload))
+    parse_cpu, parse_wall, parsed = best_of(3, lambda: list(source.parse(payload)))  # parse may stream
 
     def normalise_only() -> tuple[list[Entity], int]:
         entities: list[Entity] = []
@@ -264,6 +274,333 @@ def bench_normalize(records: int, schema_sample: int = 10_000) -> tuple[dict[str
         "validation_share_of_full": round(validation_cpu / full_cpu, 3),
     }
     return figures, result.entities
+
+
+# ------------------------------------------------------------------- 1b. every source kind, one core
+#
+# Each installed source kind gets its recorded sample replicated to N records with distinct ids (a
+# replicator per native format, below), then normalize_payload and its three pieces are timed in CPU
+# time. Stateful kinds (LoRaWAN dedup and ordering, meter counters) get fresh resources for every run,
+# opened outside the timing, so no run sees the state another one left.
+
+Replicator = Callable[[bytes, int, Path], "Replica"]
+
+
+@dataclass
+class Replica:
+    """A synthetic input: the payloads (one-record formats get one payload per record) and extra settings."""
+
+    payloads: list[bytes]
+    how: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def _copies(items: Sequence[Any], count: int, mutate: Callable[[Any, int], None]) -> list[Any]:
+    """``count`` deep copies of ``items`` in turn; ``mutate(copy, copy_number)`` makes each one distinct."""
+    result = []
+    for index in range(count):
+        copy_number, position = divmod(index, len(items))
+        item = copy.deepcopy(items[position])
+        mutate(item, copy_number)
+        result.append(item)
+    return result
+
+
+def _replicate_parking(sample: bytes, count: int, _: Path) -> Replica:
+    def mutate(record: dict[str, Any], n: int) -> None:
+        record["id"] = f"{record['id']}-{n}"
+
+    records = _copies(json.loads(sample)["results"], count, mutate)
+    return Replica([_json({"total_count": count, "results": records})], "id + '-<copy>'")
+
+
+def _replicate_waste(sample: bytes, count: int, _: Path) -> Replica:
+    def mutate(record: dict[str, Any], n: int) -> None:
+        point = record.get("geografische_koordinaten")
+        if isinstance(point, dict) and isinstance(point.get("lat"), float) and isinstance(point.get("lon"), float):
+            point["lat"] = round(point["lat"] + n * 0.001, 5)  # the id is made of fraction and position
+            point["lon"] = round(point["lon"] + n * 0.0007, 5)
+
+    return Replica([_json(_copies(json.loads(sample), count, mutate))], "position moved per copy (id = position)")
+
+
+def _replicate_pegelonline(sample: bytes, count: int, _: Path) -> Replica:
+    def mutate(station: dict[str, Any], n: int) -> None:
+        station["uuid"] = f"{station['uuid']}-{n}"
+
+    return Replica([_json(_copies(json.loads(sample), count, mutate))], "uuid + '-<copy>'")
+
+
+def _replicate_sensor_community(sample: bytes, count: int, _: Path) -> Replica:
+    def mutate(item: dict[str, Any], n: int) -> None:
+        if isinstance(item.get("location"), dict):
+            item["location"]["id"] = item["location"]["id"] * 100_000 + n  # records group by location id
+        if isinstance(item.get("sensor"), dict):
+            item["sensor"]["id"] = item["sensor"]["id"] * 100_000 + n
+
+    items = json.loads(sample)
+    groups = len({json.dumps(item.get("location", {}).get("id")) for item in items})
+    # ``count`` is in records (locations), the feed lists one item per sensor.
+    per_sensor = max(1, round(count * len(items) / groups))
+    return Replica([_json(_copies(items, per_sensor, mutate))], "location and sensor ids * 100000 + copy")
+
+
+def _replicate_buildings(sample: bytes, count: int, _: Path) -> Replica:
+    def mutate(feature: dict[str, Any], n: int) -> None:
+        feature["properties"]["gebaeude_id"] = f"{feature['properties']['gebaeude_id']}-{n}"
+
+    document = json.loads(sample)
+    document["features"] = _copies(document["features"], count, mutate)
+    return Replica([_json(document)], "gebaeude_id + '-<copy>'")
+
+
+def _replicate_meters(sample: bytes, count: int, _: Path) -> Replica:
+    text = sample.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    header, body = rows[0], [row for row in rows[1:] if row]
+    point = header.index("Zählpunkt")
+
+    def mutate(row: list[str], n: int) -> None:
+        row[point] = f"{row[point]}-{n}"
+
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\n").writerows([header, *_copies(body, count, mutate)])
+    return Replica([("\ufeff" + out.getvalue()).encode()], "Zählpunkt + '-<copy>' (a meter's rows stay in order)")
+
+
+def _replicate_brightsky(sample: bytes, count: int, _: Path) -> Replica:
+    """Bright Sky's /current_weather answers one record: one payload per record, with its own station."""
+    document = json.loads(sample)
+    payloads = []
+    for n in range(count):
+        copy_of = copy.deepcopy(document)
+        for source in copy_of["sources"]:
+            if source.get("id") == copy_of["weather"]["source_id"] and source.get("dwd_station_id"):
+                source["dwd_station_id"] = f"{source['dwd_station_id']}-{n}"
+        payloads.append(_json(copy_of))
+    return Replica(payloads, "one payload per record, dwd_station_id + '-<copy>'")
+
+
+def _replicate_lorawan(eui_path: tuple[str, str], dedup_key: str | None) -> Replicator:
+    """Devices replicated in a registry of their own (distinct DevEUIs and entity ids), uplinks re-addressed."""
+
+    def replicate(sample: bytes, count: int, workdir: Path) -> Replica:
+        offline = LorawanAdapter.offline_settings({})
+        sample_registry = Path(offline["devices"])
+        lines = [line for line in sample_registry.read_text().splitlines() if line and line[0] != "#"]
+        header, *devices = list(csv.reader(lines))
+        column = {name: index for index, name in enumerate(header)}
+        uplinks = [_json_or_text(line) for line in sample.splitlines() if line.strip()]
+        copies = -(-count // len(uplinks))
+        eui_of = {row[column["dev_eui"]].upper(): position for position, row in enumerate(devices)}
+
+        def new_eui(old: str, n: int) -> str:
+            return f"{old[:8]}{eui_of[old.upper()]:02X}{n:06X}"
+
+        registry = [header]
+        for n in range(copies):
+            for row in devices:
+                row = list(row)
+                row[column["dev_eui"]] = new_eui(row[column["dev_eui"]], n)
+                row[column["entity_id"]] = f"{row[column['entity_id']]}-{n}"
+                if row[column["parking_site"]]:
+                    row[column["parking_site"]] = f"{row[column['parking_site']]}-{n}"
+                elif row[column["kind"]] == "parking":  # grouped by zone: into this copy's zones
+                    row[column["lat"]] = f"{float(row[column['lat']]) + n * ZONE_SHIFT_DEGREES:.5f}"
+                registry.append(row)
+        devices_csv = workdir / "devices.csv"
+        with devices_csv.open("w", newline="") as handle:
+            csv.writer(handle).writerows(registry)
+        zones = json.loads(Path(offline["parking"]["zones"]).read_text(encoding="utf-8"))
+        zones["features"] = [_shifted_zone(zone, n) for n in range(copies) for zone in zones["features"]]
+        zones_file = workdir / "zones.geojson"
+        zones_file.write_text(json.dumps(zones))
+
+        def mutate(uplink: dict[str, Any] | bytes, n: int) -> None:
+            if isinstance(uplink, bytes):
+                return  # a recorded unreadable line stays unreadable
+            ids = uplink[eui_path[0]]
+            if ids.get(eui_path[1]) and ids[eui_path[1]].upper() in eui_of:
+                ids[eui_path[1]] = new_eui(ids[eui_path[1]], n)
+            if dedup_key is not None:
+                uplink[dedup_key] = f"{uplink[dedup_key]}-{n}"
+
+        body = b"\n".join(line if isinstance(line, bytes) else _json(line) for line in _copies(uplinks, count, mutate))
+        return Replica(
+            [body],
+            f"{len(devices) * copies:,} registry devices (DevEUI and entity_id per copy, zones per copy), "
+            "uplinks re-addressed",
+            {"devices": str(devices_csv), "parking": {"zones": str(zones_file)}},
+        )
+
+    return replicate
+
+
+ZONE_SHIFT_DEGREES = 0.001
+"""Latitude step between copies of the LoRaWAN parking zones (each sample zone is 0.0006° tall)."""
+
+
+def _shifted_zone(zone: dict[str, Any], n: int) -> dict[str, Any]:
+    """Copy ``n`` of a parking zone, north of the others, so each copy's spots form sites of sample size."""
+    shifted = copy.deepcopy(zone)
+    shifted["properties"]["id"] = f"{zone['properties']['id']}-{n}"
+    for ring in shifted["geometry"]["coordinates"]:
+        for position in ring:
+            position[1] = round(position[1] + n * ZONE_SHIFT_DEGREES, 7)
+    return shifted
+
+
+def _json_or_text(line: bytes) -> dict[str, Any] | bytes:
+    try:
+        document: dict[str, Any] = json.loads(line)
+    except ValueError:
+        return line
+    return document
+
+
+REPLICATORS: dict[str, Replicator] = {
+    "dortmund-parkhaeuser": _replicate_parking,
+    "edg-containers": _replicate_waste,
+    "pegelonline": _replicate_pegelonline,
+    "sensor-community": _replicate_sensor_community,
+    "buildings": _replicate_buildings,
+    "building-meters": _replicate_meters,
+    "brightsky": _replicate_brightsky,
+    "tts-v3": _replicate_lorawan(("end_device_ids", "dev_eui"), None),
+    "chirpstack-v4": _replicate_lorawan(("deviceInfo", "devEui"), "deduplicationId"),
+}
+
+
+def _replicate_unknown(sample: bytes, count: int, _: Path) -> Replica:
+    """A partner adapter's kind: its sample payload as is, repeated (ids repeat: a rough figure only)."""
+    return Replica([sample] * max(1, count), "sample payload repeated unchanged (no replicator for this kind)")
+
+
+@dataclass
+class KindRun:
+    adapter: type[Adapter]
+    source: SourceKind
+    replica: Replica
+    settings: dict[str, Any]
+    workdir: Path
+
+    def context(self) -> tuple[NormalizeContext, Resources | None]:
+        """Fresh resources (device registry, dedup and counter state) in memory, as ``normalize`` has them."""
+        resources = self.adapter.open_resources(self.settings, base_dir=self.workdir, persistent=False)
+        context = NormalizeContext(tenant=self.adapter.default_tenant, settings=self.settings, resources=resources)
+        return context, resources
+
+
+def kind_settings(adapter: type[Adapter], source: SourceKind, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults of the adapter's section, as ``--offline`` replays samples, plus what the replica needs."""
+    config = load_config(None, {adapter.name: adapter.section_schema()}, environ={})
+    settings = {**adapter.offline_settings({**config["adapters"][adapter.name], "source": source.name})}
+    for key, value in extra.items():  # one level deep: a kind's section keeps its other settings
+        settings[key] = {**settings[key], **value} if isinstance(value, dict) else value
+    return settings
+
+
+def _timed_runs(repeat: int, run: KindRun, action: Callable[[NormalizeContext], Any]) -> tuple[float, Any]:
+    """Least CPU time of ``repeat`` runs, each on a fresh context opened (and closed) outside the timing."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        context, resources = run.context()
+        gc.collect()
+        try:
+            started = time.process_time()
+            result = action(context)
+            best = min(best, time.process_time() - started)
+        finally:
+            if resources is not None:
+                resources.close()
+    return best, result
+
+
+def bench_kind(run: KindRun, repeat: int) -> dict[str, Any]:
+    source, payloads = run.source, run.replica.payloads
+
+    def full(context: NormalizeContext) -> list[Any]:
+        return [normalize_payload(source, payload, context, origin="bench") for payload in payloads]
+
+    full_cpu, results = _timed_runs(repeat, run, full)
+    records = sum(result.records for result in results)
+    produced = sum(len(result.entities) for result in results)
+    rejected = sum(len(result.rejections) for result in results)
+    del results  # a large live heap makes every later garbage collection slower
+    streamed: dict[str, Any] | None = None
+    if run.adapter.mode == "poll":  # what ``run`` does with a poll: chunks written and dropped as they come
+
+        def chunked(context: NormalizeContext) -> int:
+            return sum(
+                len(chunk.entities)
+                for payload in payloads
+                for chunk in normalize_chunks(source, payload, context, origin="bench")
+            )
+
+        streamed_cpu, _ = _timed_runs(repeat, run, chunked)
+        streamed = {
+            "records_per_s": rate(records, streamed_cpu),
+            "us_per_record": round(streamed_cpu / records * 1e6, 1),
+        }
+    parse_cpu, _, parsed = best_of(repeat, lambda: [record for payload in payloads for record in source.parse(payload)])
+
+    def normalise_only(context: NormalizeContext) -> list[Entity]:
+        entities: list[Entity] = []
+        for record in parsed:
+            try:
+                entities.extend(source.normalize(record, context))
+            except RecordRejected as rejected:
+                entities.extend(rejected.partial)
+            except EntityError:
+                pass
+        return entities
+
+    normalise_cpu, entities = _timed_runs(repeat, run, normalise_only)
+    validate_cpu, _, problems = best_of(repeat, lambda: [entity_problems(entity) for entity in entities])
+
+    def per_record(seconds: float) -> float:
+        return round(seconds / records * 1e6, 1) if records else 0.0
+
+    return {
+        "adapter": run.adapter.name,
+        "replicated": run.replica.how,
+        "payloads": len(payloads),
+        "payload_bytes": sum(len(payload) for payload in payloads),
+        "records": records,
+        "entities": produced,
+        "rejected": rejected,
+        "cpu_seconds": round(full_cpu, 3),
+        "records_per_s": rate(records, full_cpu),
+        "entities_per_s": rate(produced, full_cpu),
+        "us_per_record": per_record(full_cpu),
+        "streamed_normalize_chunks": streamed,
+        "split_us_per_record": {
+            "parse": per_record(parse_cpu),
+            "normalise": per_record(normalise_cpu),
+            "validate": per_record(validate_cpu),
+        },
+        "validate_us_per_entity": round(validate_cpu / len(entities) * 1e6, 1) if entities else None,
+        "entities_valid_in_validate_run": sum(1 for found in problems if not found),
+    }
+
+
+def bench_kinds(records: int, uplinks: int, repeat: int, workdir: Path) -> dict[str, Any]:
+    """normalize_payload of every installed source kind, per CPU second (best of ``repeat``)."""
+    figures: dict[str, Any] = {"repeat": repeat, "timing": "process_time, best of runs, garbage collector on"}
+    for adapter in discover_adapters().values():
+        for source in adapter.sources:
+            kind_dir = workdir / source.name
+            kind_dir.mkdir()
+            replicate = REPLICATORS.get(source.name, _replicate_unknown)
+            count = uplinks if adapter.mode == "push" else records
+            replica = replicate(adapter.sample_payload(source), count, kind_dir)
+            settings = kind_settings(adapter, source, replica.settings)
+            figures[source.name] = bench_kind(KindRun(adapter, source, replica, settings, kind_dir), repeat)
+    return figures
 
 
 # --------------------------------------------------------------------------------- 2. encoding
@@ -649,6 +986,29 @@ def bench_process(records: int, startup_runs: int, workdir: Path) -> dict[str, A
 # ---------------------------------------------------------------------------------------- output
 
 
+def kind_rows(kinds: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """One row per source kind: normalize_payload per CPU second, and where a record's time goes."""
+    rows = []
+    for name, k in kinds.items():
+        if not isinstance(k, dict):
+            continue
+        split = k["split_us_per_record"]
+        unit = "uplinks" if k["adapter"] == "lorawan" else "records"
+        streamed = k.get("streamed_normalize_chunks")
+        chunks = f"; streamed in chunks as `run` does: {streamed['records_per_s']:,.0f} {unit}/s" if streamed else ""
+        rows.append(
+            (
+                "normalize, per kind",
+                f"{name} ({k['adapter']}): {k['records']:,} {unit} → {k['entities']:,} entities, "
+                f"{k['rejected']:,} rejected",
+                f"**{k['records_per_s']:,.0f} {unit}/s, {k['entities_per_s']:,.0f} entities/s** "
+                f"({k['us_per_record']} µs; parse {split['parse']} / normalise {split['normalise']} / "
+                f"validate {split['validate']} µs){chunks}",
+            )
+        )
+    return rows
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The figures as a Markdown table (the one in docs/performance.md)."""
     m, n, e, b, f, p = (
@@ -702,6 +1062,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{js['us_per_entity']} µs/entity",
         ),
         ("normalize", "validation share of normalize_payload", f"{n['validation_share_of_full']:.0%}"),
+        *kind_rows(results["normalize_kinds"]),
         (
             "encoding",
             "json.dumps / json.loads per entity (batches of 100)",
@@ -788,6 +1149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table instead of the JSON object")
     parser.add_argument("--json-file", type=Path, help="also write the JSON object to this file")
     parser.add_argument("--records", type=int, help="records for the normalize benchmark (default 50000, quick 5000)")
+    parser.add_argument(
+        "--kind-records", type=int, help="records per poll source kind in 'normalize_kinds' (default 2000, quick 300)"
+    )
+    parser.add_argument(
+        "--uplinks", type=int, help="uplinks per LoRaWAN format in 'normalize_kinds' (default 2000, quick 300)"
+    )
     parser.add_argument("--sink-entities", type=int, help="entities through each sink (default 20000, quick 3000)")
     parser.add_argument("--write-size", type=int, default=100, help="entities per sink.write() (default 100)")
     parser.add_argument(
@@ -796,6 +1163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--startup-runs", type=int, help="runs of 'dos-adapters list' (default 5, quick 3)")
     args = parser.parse_args(argv)
     records = args.records or (5_000 if args.quick else 50_000)
+    kind_records = args.kind_records or (300 if args.quick else 2_000)
+    uplinks = args.uplinks or (300 if args.quick else 2_000)
     sink_entities = args.sink_entities or (3_000 if args.quick else 20_000)
     run_records = args.run_records or (3_000 if args.quick else 20_000)
     startup_runs = args.startup_runs or (3 if args.quick else 5)
@@ -805,6 +1174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["settings"] = {
         "quick": args.quick,
         "normalize_records": records,
+        "kind_records": kind_records,
+        "kind_uplinks": uplinks,
         "sink_entities": sink_entities,
         "write_size": args.write_size,
         "run_records": run_records,
@@ -816,6 +1187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["encoding"] = bench_encoding(entities, args.write_size, broker_defaults())
     with tempfile.TemporaryDirectory(prefix="dos-bench-") as temp:
         workdir = Path(temp)
+        (workdir / "kinds").mkdir()
+        results["normalize_kinds"] = bench_kinds(kind_records, uplinks, 2, workdir / "kinds")
         (workdir / "broker").mkdir()
         (workdir / "file").mkdir()
         (workdir / "process").mkdir()

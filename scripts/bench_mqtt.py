@@ -11,8 +11,10 @@ Scenarios, each with a fresh adapter, site and broker double:
                   micro-batching (each batch holds one uplink and waits ``batch_max_delay``).
 
 Figures per scenario: uplinks/s end to end (first publish to the broker's receipt of the last
-uplink), broker requests per 100 uplinks, latency p50/p95/p99 from publish to the broker's receipt,
-the adapter's peak RSS (``VmHWM``) and CPU seconds (from ``/proc``), mosquitto's and the double's CPU.
+uplink), broker requests per 100 uplinks, request body bytes per uplink, latency p50/p95/p99 from
+publish to the broker's receipt, the adapter's peak RSS (``VmHWM``) and CPU seconds (from ``/proc``),
+mosquitto's and the double's CPU, and the 1-minute load average before and after (the machine may be
+shared: compare CPU per uplink rather than wall-clock rates).
 
 How latency is measured: every uplink carries its publish time as its network-server time
 (ChirpStack ``time``, taken from the wall clock right before ``publish``); the adapter turns it into
@@ -62,6 +64,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def serve_double(port: int, record: Path) -> int:
     """The broker double in this (separate) process, recording each upsert's arrival."""
+    import orjson  # the recorder's parse should not weigh on the double's CPU figure
+
     from adapters.testing.broker_double import BrokerDouble
 
     out = record.open("a", encoding="utf-8")
@@ -73,10 +77,15 @@ def serve_double(port: int, record: Path) -> int:
             response = super()._answer(request, too_large)
             if request.method == "POST" and request.path == UPSERT_PATH:
                 observed = []
-                for entity in json.loads(request.body or b"[]"):
+                for entity in orjson.loads(request.body or b"[]"):
                     if entity.get("type") == "WasteContainer":
                         observed.append(entity["status"]["observedAt"])
-                line = {"arrived": arrived, "status": response.status if response else 0, "observed": observed}
+                line = {
+                    "arrived": arrived,
+                    "status": response.status if response else 0,
+                    "bytes": len(request.body),
+                    "observed": observed,
+                }
                 with lock:
                     out.write(json.dumps(line) + "\n")
                     out.flush()
@@ -208,7 +217,14 @@ def uplink_template(eui: str, n: int) -> bytes:
 
 
 def run_scenario(
-    name: str, workdir: Path, *, uplinks: int, rate: float | None, max_inflight: int, sensors: int = 1000
+    name: str,
+    workdir: Path,
+    *,
+    uplinks: int,
+    rate: float | None,
+    max_inflight: int,
+    batch_max_messages: int,
+    sensors: int = 1000,
 ) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -237,7 +253,7 @@ def run_scenario(
             '[outbox]\npath = "var/outbox.sqlite"\n[dead_letter]\npath = "out/dead-letter.ndjson"\n'
             f'[log]\nlevel = "INFO"\n{others}'
             '[adapters.lorawan]\nenabled = true\nsource = "chirpstack-v4"\ndevices = "devices.csv"\n'
-            'state_path = "var/lorawan-state.sqlite"\n'
+            f'state_path = "var/lorawan-state.sqlite"\nbatch_max_messages = {batch_max_messages}\n'
             f'[adapters.lorawan.mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\nclient_id = "bench-{name}"\n',
             encoding="utf-8",
         )
@@ -253,6 +269,7 @@ def run_scenario(
             )
         wait_for(lambda: "MQTT subscription granted" in log_path.read_text(errors="replace"), 60, "the subscription")
         startup = time.monotonic() - started
+        load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(adapter.pid)
         mosquitto_cpu_before = cpu_seconds(mosquitto.process.pid)
         double_cpu_before = cpu_seconds(double.pid)
@@ -279,7 +296,9 @@ def run_scenario(
             info.wait_for_publish(60)
 
         def received() -> list[dict[str, Any]]:
-            return [json.loads(line) for line in record.read_text().splitlines() if line]
+            text = record.read_text()
+            complete = text[: text.rfind("\n") + 1]  # the double may be half way through a line
+            return [json.loads(line) for line in complete.splitlines() if line]
 
         def all_in() -> bool:
             return sum(len(r["observed"]) for r in received() if 200 <= r["status"] < 300) >= uplinks
@@ -289,6 +308,7 @@ def run_scenario(
         rss = peak_rss_mib(adapter.pid)
         mosquitto_cpu = cpu_seconds(mosquitto.process.pid) - mosquitto_cpu_before
         double_cpu = cpu_seconds(double.pid) - double_cpu_before
+        load_after = os.getloadavg()[0]
         client.disconnect()
         client.loop_stop()
         code = stop(adapter)
@@ -311,6 +331,7 @@ def run_scenario(
             "broker_requests": len(requests),
             "broker_requests_per_100_uplinks": round(100 * len(requests) / uplinks, 2),
             "entities_per_request_mean": round(2 * uplinks / len(requests), 1),
+            "body_bytes_per_uplink": round(sum(r["bytes"] for r in requests) / uplinks),
             "latency_ms": {
                 "p50": round(percentile(latencies, 0.50), 1),
                 "p95": round(percentile(latencies, 0.95), 1),
@@ -326,6 +347,7 @@ def run_scenario(
             "adapter_counters": counters.split("lorawan: ", 1)[-1],
             "mosquitto_cpu_seconds": round(mosquitto_cpu, 2),
             "broker_double_cpu_seconds": round(double_cpu, 2),
+            "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         }
     finally:
         if adapter is not None:
@@ -342,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="offered uplinks/s of the paced scenario")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the paced scenario")
     parser.add_argument("--window-uplinks", type=int, default=50, help="uplinks of the window_1 scenario (0: skip)")
+    parser.add_argument("--batch-max-messages", type=int, default=500, help="the adapter's batch_max_messages")
     parser.add_argument("--serve-double", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
@@ -363,17 +386,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mosquitto": version[0] if version else "?",
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         },
-        "adapter_settings": {"batch_max_messages": 500, "batch_max_delay": 0.2, "sensors": 1000},
+        "adapter_settings": {"batch_max_messages": args.batch_max_messages, "batch_max_delay": 0.2, "sensors": 1000},
     }
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as work:
         workdir = Path(work)
-        result["full_speed"] = run_scenario("full_speed", workdir, uplinks=args.uplinks, rate=None, max_inflight=0)
+        batch = args.batch_max_messages
+        result["full_speed"] = run_scenario(
+            "full_speed", workdir, uplinks=args.uplinks, rate=None, max_inflight=0, batch_max_messages=batch
+        )
         result["paced"] = run_scenario(
-            "paced", workdir, uplinks=round(args.rate * args.seconds), rate=args.rate, max_inflight=0
+            "paced",
+            workdir,
+            uplinks=round(args.rate * args.seconds),
+            rate=args.rate,
+            max_inflight=0,
+            batch_max_messages=batch,
         )
         if args.window_uplinks:
             result["window_1"] = run_scenario(
-                "window_1", workdir, uplinks=args.window_uplinks, rate=None, max_inflight=1
+                "window_1", workdir, uplinks=args.window_uplinks, rate=None, max_inflight=1, batch_max_messages=batch
             )
     print(json.dumps(result, indent=2))
     return 0

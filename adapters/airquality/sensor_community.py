@@ -20,16 +20,18 @@ five minutes. Quirks of the feed, and what we do:
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, Payload, PayloadError, RawRecord, RecordRejected, SourceKind
 from adapters.core.alerts import AlertStore, AlertSubject, thresholds_from_settings
 from adapters.core.entities import Attribute, Entity, entity_id, geo_point, make_entity, prop, utc_iso
+from adapters.core.jsonpayload import load_json
+from adapters.core.timecheck import time_problem
 
 __all__ = [
     "DATA_PROVIDER",
@@ -79,12 +81,9 @@ QUANTITIES: Mapping[str, Quantity] = {
 ATTRIBUTE_ORDER = ("pm10", "pm25", "temperature", "relativeHumidity", "pressure")
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
     """One record per location: ``{"location": {...}, "readings": [the sensors' records]}``, in feed order."""
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = load_json(payload)
     if not isinstance(document, list):
         raise PayloadError("expected a sensor.community JSON array of sensor records")
     groups: dict[str, dict[str, Any]] = {}
@@ -128,34 +127,47 @@ def _to_float(raw: Any) -> float | None:
         return None
 
 
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+
+
 def _timestamp(reading: Mapping[str, Any]) -> datetime:
     stamp = reading.get("timestamp")
     try:
+        if isinstance(stamp, str) and _STAMP.fullmatch(stamp):  # the usual form: read alike, 30 times faster
+            return datetime.fromisoformat(stamp).replace(tzinfo=UTC)
         return datetime.strptime(str(stamp), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(f"timestamp {stamp!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
 
 
-def _readings(record: RawRecord, problems: list[str]) -> list[_Reading]:
+def _readings(record: RawRecord, problems: list[str], received_at: datetime | None) -> list[_Reading]:
     found = []
     for reading in record.get("readings", []):
         sensor = reading.get("sensor") if isinstance(reading, Mapping) else None
         if not isinstance(sensor, Mapping) or not isinstance(sensor.get("id"), int):
             problems.append("a record without sensor id")
             continue
-        sensor_type = str((sensor.get("sensor_type") or {}).get("name") or "?")
+        kind = sensor.get("sensor_type")
+        sensor_type = str((kind.get("name") if isinstance(kind, Mapping) else None) or "?")
         where = f"sensor {sensor['id']} ({sensor_type})"
         values = reading.get("sensordatavalues")
         if not isinstance(values, list):
             problems.append(f"{where}: no sensordatavalues")
             continue
-        mapped = [v for v in values if isinstance(v, Mapping) and v.get("value_type") in QUANTITIES]
+        mapped = [
+            v
+            for v in values
+            if isinstance(v, Mapping) and isinstance(v.get("value_type"), str) and v["value_type"] in QUANTITIES
+        ]
         if not mapped:
             continue  # noise, radiation, or only pressure_at_sealevel
         try:
             observed_at = _timestamp(reading)
         except ValueError as error:
             problems.append(f"{where}: {error}")
+            continue
+        if problem := time_problem(observed_at, received_at):
+            problems.append(f"{where}: {problem}")
             continue
         for item in mapped:
             quantity = QUANTITIES[item["value_type"]]
@@ -220,7 +232,7 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
     if indoor and not settings.get("include_indoor", False):
         return []
     problems: list[str] = []
-    chosen = _newest(_readings(record, problems))
+    chosen = _newest(_readings(record, problems, context.received_at))
     failing = _failing_pm_sensors(chosen)
     for sensor_id, readings in failing.items():
         sent = ", ".join(f"{r.quantity.value_type} {r.value:g}" for r in readings)

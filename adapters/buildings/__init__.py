@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from adapters.buildings.geo import GeoError, crs_code
 from adapters.buildings.inventory import DEFAULT_BBOX, DEFAULT_DATA_PROVIDER
 from adapters.buildings.inventory import SOURCE as INVENTORY
 from adapters.buildings.meters import DEFAULT_TIMEZONE, timezone_of
@@ -183,6 +182,8 @@ class BuildingsAdapter(Adapter):
     @classmethod
     def open_resources(cls, settings: Mapping[str, Any], *, base_dir: Path, persistent: bool) -> BuildingsResources:
         if settings.get("source") != METERS.name:
+            from adapters.buildings.geo import GeoError, crs_code  # shapely: only when this source runs
+
             try:
                 crs_code(str(settings.get("crs") or "EPSG:4326"))  # a wrong setting fails the poll, not each record
             except GeoError as error:

@@ -192,6 +192,10 @@ def _family_member(code: str, eastings: Sequence[float]) -> str:
 # Reading geometries
 
 
+# Zone-prefixed UTM eastings reach 3.3e7 m; far beyond, GEOS overflows (and warns) on the arithmetic.
+_LARGEST_COORDINATE = 1e9
+
+
 def _position(node: Any, where: str) -> tuple[float, float]:
     if not isinstance(node, list | tuple) or len(node) < 2:
         raise GeoError(f"{where}: a position must be [x, y]")
@@ -199,6 +203,8 @@ def _position(node: Any, where: str) -> tuple[float, float]:
     for number in node[:2]:
         if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
             raise GeoError(f"{where}: {number!r} is not a number")
+        if abs(number) > _LARGEST_COORDINATE:
+            raise GeoError(f"{where}: {number!r} is beyond any coordinate of the supported reference systems")
         values.append(float(number))
     return values[0], values[1]
 
@@ -258,6 +264,8 @@ def geometry_from_wkt(text: str) -> tuple[BaseGeometry, str | None, list[str]]:
         geometry = shapely.from_wkt(text.strip())
     except shapely.errors.ShapelyError as error:
         raise GeoError(f"not WKT: {str(error).splitlines()[0]}") from None
+    except UnicodeDecodeError:  # shapely cannot decode GEOS's message about a non-ASCII word
+        raise GeoError(f"not WKT: {text.strip()[:40]!r}") from None
     if geometry is None or geometry.is_empty:
         raise GeoError("WKT geometry is empty")
     geometry = shapely.force_2d(geometry)

@@ -33,12 +33,19 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapters.buildings import geo
 from adapters.buildings.categories import UnknownCategory, categories_of
 from adapters.buildings.tables import TableError, decode_text, parse_number, pick, read_csv
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import (
+    NormalizeContext,
+    Payload,
+    PayloadError,
+    RawRecord,
+    RecordRejected,
+    SourceKind,
+    payload_bytes,
+)
 from adapters.core.entities import (
     Attribute,
     Entity,
@@ -49,6 +56,9 @@ from adapters.core.entities import (
     make_entity,
     prop,
 )
+
+if TYPE_CHECKING:
+    from adapters.buildings import geo
 
 __all__ = [
     "COLUMNS",
@@ -125,6 +135,8 @@ class InventoryRecord(dict[str, Any]):
 
 
 def _declared_crs(crs: Any) -> str | None:
+    from adapters.buildings import geo  # shapely loads when a footprint is read, not at every start
+
     if crs is None:
         return None
     if not isinstance(crs, Mapping) or not isinstance(crs.get("properties"), Mapping):
@@ -142,7 +154,7 @@ def _declared_crs(crs: Any) -> str | None:
 def _geojson_records(text: str) -> list[InventoryRecord]:
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply ("[" * 100000)
         raise PayloadError(f"not JSON: {error}") from None
     if isinstance(document, Mapping) and document.get("type") == "Feature":
         features: Any = [document]
@@ -175,9 +187,9 @@ def _csv_records(text: str) -> list[InventoryRecord]:
     return records
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
     """Features of a GeoJSON FeatureCollection, or rows of a CSV file."""
-    text = decode_text(payload)
+    text = decode_text(payload_bytes(payload))
     if text.lstrip().startswith(("{", "[")):
         return _geojson_records(text)
     return _csv_records(text)
@@ -234,6 +246,8 @@ def record_label(record: RawRecord) -> str:
 
 
 def _crs(view: _View, record: RawRecord, settings: Mapping[str, Any], srid: str | None) -> str:
+    from adapters.buildings import geo  # shapely loads when a footprint is read, not at every start
+
     declared = srid or view.text("crs")
     if declared:
         try:
@@ -246,6 +260,8 @@ def _crs(view: _View, record: RawRecord, settings: Mapping[str, Any], srid: str 
 
 
 def _footprint(view: _View, record: RawRecord, settings: Mapping[str, Any]) -> geo.Footprint:
+    from adapters.buildings import geo  # shapely loads when a footprint is read, not at every start
+
     decimal_comma = record.decimal_comma if isinstance(record, InventoryRecord) else True
     srid = None
     try:

@@ -56,7 +56,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.buildings.tables import TableError, decode_text, fold, parse_number, pick, read_csv
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import (
+    NormalizeContext,
+    Payload,
+    PayloadError,
+    RawRecord,
+    RecordRejected,
+    SourceKind,
+    payload_bytes,
+)
 from adapters.core.entities import (
     Attribute,
     Entity,
@@ -68,6 +76,7 @@ from adapters.core.entities import (
     relationship,
     utc_iso,
 )
+from adapters.core.timecheck import time_problem
 
 __all__ = [
     "COLUMNS",
@@ -415,7 +424,10 @@ def _parse_time(text: str, tz: ZoneInfo) -> datetime:
             raise ValueError(f"time {text!r}: expected dd.mm.yyyy HH:MM or ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)  # fold=0: in the repeated autumn hour, the first pass
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 01.01.0001 00:00 in Berlin is in year 0 in UTC
+        raise ValueError(f"time {text!r}: out of range") from None
 
 
 def _reading_time(record: RawRecord, tz: ZoneInfo) -> datetime:
@@ -437,10 +449,10 @@ def _sort_key(index: int, record: MeterRecord) -> tuple[float, int, int]:
     return (moment, _KIND_ORDER[_kind(record)], index)
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
     """The rows, oldest first (an Ausbau before the Einbau of the same instant), as a counter needs them."""
     try:
-        table = read_csv(decode_text(payload))
+        table = read_csv(decode_text(payload_bytes(payload)))
     except TableError as error:
         raise PayloadError(f"not a readable CSV meter export: {error}") from None
     records = []
@@ -487,7 +499,9 @@ def _medium(text: str) -> Medium:
     raise RecordRejected(f"medium {text!r}: not electricity (Strom), heat (Wärme), water (Wasser) or gas (Gas)")
 
 
-def read_reading(record: RawRecord, settings: Mapping[str, Any], tz: ZoneInfo) -> MeterReading:
+def read_reading(
+    record: RawRecord, settings: Mapping[str, Any], tz: ZoneInfo, received_at: datetime | None = None
+) -> MeterReading:
     """One row as a typed reading; RecordRejected naming the column when a value is missing or wrong."""
     if isinstance(record, MeterRecord) and "_fields" in record:
         raise RecordRejected(f"row has {record['_fields']}")
@@ -517,6 +531,8 @@ def read_reading(record: RawRecord, settings: Mapping[str, Any], tz: ZoneInfo) -
         moment = _reading_time(record, tz)
     except ValueError as error:
         raise RecordRejected(str(error)) from None
+    if problem := time_problem(moment, received_at):
+        raise RecordRejected(problem)
     digits = _digits(record, point, settings, decimal_comma)
     if digits is not None and value >= 10.0**digits:
         raise RecordRejected(f"meter reading {value_text!r} does not fit a register of {digits} digits")
@@ -611,7 +627,7 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
     point = record.point_key if isinstance(record, MeterRecord) else None
     tz = timezone_of(context.settings)
     try:
-        reading = read_reading(record, context.settings, tz)
+        reading = read_reading(record, context.settings, tz, context.received_at)
     except RecordRejected as rejected:
         pending = state.flush(f"{context.tenant}:{point}") if last and point else []
         raise RecordRejected(str(rejected), partial=pending) from None

@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["CsvTable", "TableError", "decode_text", "fold", "fold_key", "parse_number", "pick", "read_csv"]
 
@@ -48,8 +49,12 @@ def fold(text: str) -> str:
     return _NOT_WORD.sub(" ", ascii_only).strip()
 
 
+@lru_cache(maxsize=4096)
 def fold_key(name: str) -> str:
-    """A column name reduced to ``[a-z0-9]``: ``Gebäude-ID`` -> ``gebaeudeid``."""
+    """A column name reduced to ``[a-z0-9]``: ``Gebäude-ID`` -> ``gebaeudeid``.
+
+    Cached: every field lookup of every record folds the same few column names (~30 µs per lookup).
+    """
     return _NOT_KEY.sub("", fold(name))
 
 
@@ -100,11 +105,18 @@ def read_csv(text: str) -> CsvTable:
     return CsvTable(delimiter, tuple(header), tuple(rows))
 
 
+@lru_cache(maxsize=256)
+def _columns_by_key(names: tuple[object, ...]) -> dict[str, str]:
+    """Folded column name -> the first column with it; cached because all rows of a file share the header."""
+    by_key: dict[str, str] = {}
+    for name in names:
+        by_key.setdefault(fold_key(str(name)), str(name))
+    return by_key
+
+
 def pick(values: Mapping[str, object], candidates: Iterable[str]) -> tuple[str, object] | None:
     """The first candidate column (folded names) present with a non-empty value: (column, value)."""
-    by_key: dict[str, str] = {}
-    for name in values:
-        by_key.setdefault(fold_key(str(name)), str(name))
+    by_key = _columns_by_key(tuple(values))
     for candidate in candidates:
         column = by_key.get(fold_key(candidate))
         if column is None:

@@ -5,18 +5,26 @@ name is its id everywhere: config section, env prefix, logger). It lists its *so
 split a native payload into records (``parse``) and how to turn one record into entities
 (``normalize``). Both are pure functions, tested on recorded payloads; fetching, scheduling,
 validation, batching and delivery belong to the core.
+
+A payload reaches ``parse`` as bytes or as a binary file (the runner spools a large HTTP body to
+disk). ``parse`` may return a list, or a generator that reads the file record by record
+(:func:`payload_stream`), so a large export is never in memory as a whole; a parser that needs the
+whole document reads it with :func:`payload_bytes`.
 """
 
 from __future__ import annotations
 
+import io
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from importlib import resources as package_files
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import IO, Any, ClassVar, Literal, Protocol
 
 from adapters.core.entities import Entity
 
@@ -25,6 +33,7 @@ __all__ = [
     "Adapter",
     "Governance",
     "NormalizeContext",
+    "Payload",
     "PayloadError",
     "RawRecord",
     "RecordRejected",
@@ -32,15 +41,48 @@ __all__ = [
     "SourceKind",
     "discover_adapters",
     "find_source",
+    "payload_bytes",
+    "payload_stream",
 ]
 
 ENTRY_POINT_GROUP = "dos_adapters.adapters"
 
 RawRecord = Mapping[str, Any]
 
+Payload = bytes | IO[bytes]
+"""A native payload as received: bytes, or a binary file positioned at its start."""
+
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+"""Payloads up to this size stay in memory when they must be copied into a file (:func:`payload_stream`)."""
+
+
+def payload_bytes(payload: Payload) -> bytes:
+    """The whole payload, for parsers that need the document at once."""
+    return payload if isinstance(payload, bytes) else payload.read()
+
+
+def payload_stream(payload: Payload) -> IO[bytes]:
+    """The payload as a seekable binary file, for parsers that read it record by record.
+
+    A stream that cannot seek (stdin) is copied into a temporary file first, so a parser may look
+    at the start of the document and go back.
+    """
+    if isinstance(payload, bytes):
+        return io.BytesIO(payload)
+    if payload.seekable():
+        return payload
+    copy = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - the caller reads it
+    shutil.copyfileobj(payload, copy)
+    copy.seek(0)
+    return copy
+
 
 class PayloadError(ValueError):
-    """The whole payload is unreadable (not JSON, wrong shape); no record can be taken from it."""
+    """The payload as a whole is unreadable (not JSON, wrong shape, truncated).
+
+    A streaming parser may raise it after it has yielded records (a truncated download): those
+    records are valid and may already be written, but the poll counts as failed.
+    """
 
 
 class RecordRejected(ValueError):
@@ -81,7 +123,8 @@ class SourceKind:
     name: str
     description: str
     entity_types: tuple[str, ...]
-    parse: Callable[[bytes], Sequence[RawRecord]]
+    parse: Callable[[Payload], Iterable[RawRecord]]
+    """Payload -> records, as a list or a generator; raises PayloadError, a generator possibly midway."""
     normalize: Callable[[RawRecord, NormalizeContext], list[Entity]]
     record_label: Callable[[RawRecord], str]
     default_url: str

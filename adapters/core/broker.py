@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
 import requests
 
 from adapters.core.entities import Entity
@@ -39,6 +40,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "UpsertResult",
     "encode_entities",
+    "encode_json",
 ]
 
 log = logging.getLogger("dos_adapters.broker")
@@ -145,13 +147,28 @@ class UpsertResult:
     retry_after: float | None = None
 
 
-# One encoder for every call: json.dumps with these options builds a new JSONEncoder each time, which
-# costs about as much as encoding a small entity. The output is the same as json.dumps(..., same options).
+# The fallback for what orjson refuses. One encoder for every call: json.dumps with these options builds
+# a new JSONEncoder each time, which costs about as much as encoding a small entity.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+def encode_json(document: Any) -> bytes:
+    """Compact UTF-8 JSON, as ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes it.
+
+    orjson does it about nine times faster and writes the same bytes for what entities hold, apart
+    from float exponents (``1e-7``, not ``1e-07``: the same number) and NaN/Infinity (``null``, where
+    json writes tokens no JSON parser accepts; entities are checked finite before they get here).
+    What orjson refuses (integers beyond 64 bits, lone surrogates) goes through json, which encodes
+    the integers and raises for the surrogates as before.
+    """
+    try:
+        return orjson.dumps(document)
+    except TypeError:
+        return _ENCODER.encode(document).encode("utf-8")
+
+
 def encode_entities(entities: Sequence[Entity]) -> bytes:
-    return _ENCODER.encode(entities).encode("utf-8")
+    return encode_json(entities)
 
 
 def encoded_batches(
@@ -169,7 +186,7 @@ def encoded_batches(
     ids: set[Any] = set()
     size = 2  # the brackets
     for entity in entities:
-        piece = _ENCODER.encode(entity).encode("utf-8")
+        piece = encode_json(entity)
         entity_size = len(piece) + 1  # and its comma
         if batch and (len(batch) >= max_entities or size + entity_size > max_bytes or entity.get("id") in ids):
             yield batch, b"[" + b",".join(pieces) + b"]"
@@ -395,12 +412,18 @@ class BrokerClient:
                 return
             offset += len(page)
 
-    def upsert(self, tenant: str | None, entities: Sequence[Entity]) -> UpsertResult:
-        """Send in order; stop at the first transient failure so nothing overtakes what is pending."""
+    def upsert(self, tenant: str | None, entities: Sequence[Entity], *, body: bytes | None = None) -> UpsertResult:
+        """Send in order; stop at the first transient failure so nothing overtakes what is pending.
+
+        ``body``: the entities already encoded as one JSON array (as the outbox stores them); sent as
+        it is when it fits into one request and holds each id once, else the entities are encoded anew.
+        """
         result = UpsertResult()
-        queue: list[tuple[list[Entity], bytes | None]] = list(
-            encoded_batches(entities, self.max_batch_entities, self.max_payload_bytes)
-        )
+        queue: list[tuple[list[Entity], bytes | None]]
+        if body is not None and self._fits_one_request(entities, body):
+            queue = [(list(entities), body)]
+        else:
+            queue = list(encoded_batches(entities, self.max_batch_entities, self.max_payload_bytes))
         while queue:
             batch, body = queue.pop(0)
             outcome = self._send(tenant, batch, result, body)
@@ -419,6 +442,11 @@ class BrokerClient:
                 result.pending.extend(entity for rest, _ in queue for entity in rest)
                 break
         return result
+
+    def _fits_one_request(self, entities: Sequence[Entity], body: bytes) -> bool:
+        if len(entities) > self.max_batch_entities or len(body) > self.max_payload_bytes:
+            return False
+        return len({entity.get("id") for entity in entities}) == len(entities)
 
     def _send(self, tenant: str | None, batch: list[Entity], result: UpsertResult, body: bytes | None = None) -> Action:
         result.requests += 1

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 Entity = dict[str, Any]
@@ -35,7 +36,9 @@ __all__ = [
 
 _TENANT = re.compile(r"^[a-z0-9_-]{1,50}$")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._~-]+")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._~-]+")
 _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_RESERVED_NAMES = frozenset({"id", "type", "@context"})
 # German names are common in local ids; transliterate instead of dropping the letters.
 _TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
@@ -54,18 +57,28 @@ def tenant_name(raw: str) -> str:
 
 def local_id(raw: object) -> str:
     """Make a source id safe inside a URN: no ':' injection, no spaces, stable for the same input."""
-    text = unicodedata.normalize("NFKC", str(raw)).translate(_TRANSLITERATION)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    safe = _UNSAFE_ID_CHARS.sub("-", text).strip("-")
+    if type(raw) is str and _SAFE_ID.fullmatch(raw):
+        # Already safe ASCII, which Unicode normalisation leaves as it is: only the strip applies.
+        safe = raw.strip("-")
+    else:
+        text = unicodedata.normalize("NFKC", str(raw)).translate(_TRANSLITERATION)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+        safe = _UNSAFE_ID_CHARS.sub("-", text).strip("-")
     if not safe:
         raise EntityError(f"local id {raw!r}: nothing usable left after removing unsafe characters")
     return safe
 
 
-def entity_id(entity_type: str, tenant: str, source_id: object) -> str:
+@lru_cache(maxsize=256)
+def _id_prefix(entity_type: str, tenant: str) -> str:
+    """``urn:ngsi-ld:<Type>:<tenant>:``, checked once per (type, tenant): every entity of a run repeats them."""
     if not _TYPE_NAME.match(entity_type):
         raise EntityError(f"entity type {entity_type!r}: must be a Smart Data Models type name")
-    return f"urn:ngsi-ld:{entity_type}:{tenant_name(tenant)}:{local_id(source_id)}"
+    return f"urn:ngsi-ld:{entity_type}:{tenant_name(tenant)}:"
+
+
+def entity_id(entity_type: str, tenant: str, source_id: object) -> str:
+    return _id_prefix(entity_type, tenant) + local_id(source_id)
 
 
 def tenant_of_entity(entity: Entity) -> str:
@@ -75,11 +88,28 @@ def tenant_of_entity(entity: Entity) -> str:
 
 def utc_iso(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; naive datetimes are refused because their zone is a guess."""
+    global _last_utc_iso
+    last = _last_utc_iso
+    if last[0] is moment:  # the attributes of one reading pass the very same datetime object
+        return last[1]
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EntityError(f"time {moment.isoformat()}: has no time zone")
-    utc = moment.astimezone(UTC)
-    text = utc.isoformat(timespec="milliseconds" if utc.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    text = _utc_text(moment.astimezone(UTC))
+    _last_utc_iso = (moment, text)  # one tuple, swapped whole: safe to read from another thread
+    return text
+
+
+_last_utc_iso: tuple[datetime | None, str] = (None, "")
+
+
+@lru_cache(maxsize=1024)
+def _utc_text(utc: datetime) -> str:
+    """Cached because ``isoformat`` costs ~2 µs and the attributes of one reading share their time.
+
+    Keyed by the UTC datetime, never the caller's: two local times of a DST fold compare (and hash)
+    equal although they are different instants.
+    """
+    return utc.isoformat(timespec="milliseconds" if utc.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def prop(
@@ -112,12 +142,16 @@ def relationship(object_id: str, *, observed_at: datetime | None = None) -> Attr
 
 def geo_point(lon: float, lat: float) -> Attribute:
     """WGS84 Point in GeoJSON order [lon, lat]."""
-    for name, number, limit in (("longitude", lon, 180.0), ("latitude", lat, 90.0)):
-        if not isinstance(number, int | float) or isinstance(number, bool):
-            raise EntityError(f"{name} {number!r}: not a number")
-        if not math.isfinite(number) or abs(number) > limit:
-            raise EntityError(f"{name} {number!r}: outside WGS84 range ±{limit:g}")
-    return geo_property({"type": "Point", "coordinates": [float(lon), float(lat)]})
+    _check_degrees("longitude", lon, 180.0)
+    _check_degrees("latitude", lat, 90.0)
+    return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [float(lon), float(lat)]}}
+
+
+def _check_degrees(name: str, number: object, limit: float) -> None:
+    if not isinstance(number, int | float) or isinstance(number, bool):
+        raise EntityError(f"{name} {number!r}: not a number")
+    if not math.isfinite(number) or abs(number) > limit:
+        raise EntityError(f"{name} {number!r}: outside WGS84 range ±{limit:g}")
 
 
 def geo_property(geometry: Mapping[str, Any]) -> Attribute:
@@ -136,10 +170,11 @@ def make_entity(
 ) -> Entity:
     """Assemble an entity; attribute order is kept so output stays byte-for-byte deterministic."""
     entity: Entity = {"id": entity_id(entity_type, tenant, source_id), "type": entity_type}
-    for name, attribute in attributes.items():
-        if name in ("id", "type", "@context"):
-            raise EntityError(f"attribute name {name!r} is reserved by NGSI-LD")
-        entity[name] = attribute
+    reserved = _RESERVED_NAMES.intersection(attributes)
+    if reserved:
+        name = next(name for name in attributes if name in reserved)  # the first one, as in the mapping
+        raise EntityError(f"attribute name {name!r} is reserved by NGSI-LD")
+    entity.update(attributes)
     if context:
         entity["@context"] = list(context)
     return entity

@@ -3,12 +3,18 @@
 Sources that send ``ETag`` / ``Last-Modified`` get them back, so an unchanged dataset costs one 304
 and no normalising. Transient failures (connection errors, 429, 5xx) are retried a few times with
 exponential backoff, honouring ``Retry-After``; then the poll fails and the next scheduled one tries again.
+
+The body is spooled: up to ``spool_bytes`` it stays in memory, beyond that it goes to a temporary
+file (deleted on ``close``), which a streaming parser reads record by record; so a large export
+costs disk, not memory.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from dataclasses import dataclass
+from typing import IO
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -23,6 +29,8 @@ USER_AGENT = f"dos-adapters/{__version__} (+https://github.com/dos-adapters/dos-
 
 
 MAX_RETRY_AFTER = 60.0
+SPOOL_BYTES = 1024 * 1024
+"""Bodies up to this size stay in memory; larger ones are spooled to a temporary file."""
 
 
 class _CappedRetry(Retry):
@@ -40,15 +48,21 @@ class FetchError(Exception):
 @dataclass(frozen=True)
 class Fetched:
     url: str
-    payload: bytes | None
-    """None when the source answered 304 Not Modified."""
+    payload: IO[bytes] | None
+    """The body as a binary file positioned at its start; None when the source answered 304 Not Modified."""
     status: int
     validators: dict[str, str]
     """Conditional-request headers to send next time, once this payload is safely handled."""
 
+    def close(self) -> None:
+        """Frees the body (and removes its temporary file)."""
+        if self.payload is not None:
+            self.payload.close()
+
 
 class SourceFetcher:
-    def __init__(self, *, retries: int = 3, backoff: float = 1.0) -> None:
+    def __init__(self, *, retries: int = 3, backoff: float = 1.0, spool_bytes: int = SPOOL_BYTES) -> None:
+        self._spool_bytes = spool_bytes
         self._session = requests.Session()
         retry = _CappedRetry(
             total=retries,
@@ -84,18 +98,29 @@ class SourceFetcher:
                     return Fetched(url, None, 304, headers)
                 if response.status_code != 200:
                     raise FetchError(f"{url}: HTTP {response.status_code} {response.reason}")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_content(65536):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError(f"{url}: response larger than {max_bytes} bytes, refused")
-                    chunks.append(chunk)
+                body = self._spool(url, response, max_bytes)
                 remembered = {}
                 if etag := response.headers.get("ETag"):
                     remembered["If-None-Match"] = etag
                 if modified := response.headers.get("Last-Modified"):
                     remembered["If-Modified-Since"] = modified
-                return Fetched(url, b"".join(chunks), 200, remembered)
+                return Fetched(url, body, 200, remembered)
         except requests.RequestException as error:
             raise FetchError(f"{url}: {error.__class__.__name__}: {error}") from None
+
+    def _spool(self, url: str, response: requests.Response, max_bytes: int) -> IO[bytes]:
+        body = tempfile.SpooledTemporaryFile(max_size=self._spool_bytes)  # noqa: SIM115 - Fetched.close closes it
+        try:
+            size = 0
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"{url}: response larger than {max_bytes} bytes, refused")
+                body.write(chunk)
+        except BaseException as error:
+            body.close()
+            if isinstance(error, OSError) and not isinstance(error, requests.RequestException):
+                raise FetchError(f"{url}: cannot spool the response: {error}") from None  # e.g. disk full
+            raise
+        body.seek(0)
+        return body

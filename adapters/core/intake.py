@@ -5,6 +5,10 @@ seconds, then processed and committed in one outbox transaction, then acknowledg
 QoS 1 message is PUBACKed, and a webhook request answered 2xx, only after the commit: a crash before
 that makes the network server redeliver it (MQTT persistent session / webhook retry); duplicates
 that causes are dropped downstream by their deduplication key.
+
+The batcher holds at most ``max_pending`` messages besides the batch it commits; beyond that,
+``enqueue`` blocks. For MQTT that stops paho's network thread from reading, so a backlog waits
+unacknowledged in the MQTT broker (and the socket) instead of in this process's memory.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,16 +38,18 @@ __all__ = ["Message", "MicroBatcher", "MqttIntake", "WebhookIntake"]
 log = logging.getLogger("dos_adapters.intake")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     topic: str
     """MQTT topic, or for the webhook the request path (with ``?event=`` of ChirpStack's HTTP integration)."""
     payload: bytes
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 Flush = Callable[[Sequence[Message]], None]
 """Processes and commits a batch; raising means nothing of it is acknowledged."""
+
+Done = Callable[[BaseException | None], None]
+"""Called once per message: with None after its commit, or with the reason it was not committed."""
 
 
 class MicroBatcher:
@@ -61,29 +67,44 @@ class MicroBatcher:
         *,
         max_messages: int = 500,
         max_delay: float = 0.2,
+        max_pending: int | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 30.0,
     ) -> None:
+        """``max_pending``: messages waiting for the next batch before ``enqueue`` blocks
+        (default ``max_messages``: one batch fills while the previous one commits)."""
         self._flush = flush
         self._max_messages = max_messages
         self._max_delay = max_delay
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
-        self._queue: queue.Queue[tuple[Message, Future[None]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Message, Done] | None] = queue.Queue(max_pending or max_messages)
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, message: Message) -> Future[None]:
-        """The future completes when the message is committed (or fails with the reason it was not)."""
-        done: Future[None] = Future()
-        with self._submit_lock:
+    def enqueue(self, message: Message, done: Done) -> None:
+        """Queue a message, blocking while ``max_pending`` wait; ``done`` is called once it is committed
+        (with None) or will not be (with the reason)."""
+        with self._submit_lock:  # close() waits for a blocked enqueue: the batcher drains meanwhile
             if self._closing.is_set():
-                done.set_exception(RuntimeError("stopping: message not committed"))
+                done(RuntimeError("stopping: message not committed"))
             else:
                 self._queue.put((message, done))
-        return done
+
+    def submit(self, message: Message) -> Future[None]:
+        """``enqueue`` with a future that completes when the message is committed (or fails with the reason)."""
+        future: Future[None] = Future()
+
+        def done(error: BaseException | None) -> None:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        self.enqueue(message, done)
+        return future
 
     def close(self) -> None:
         """Commit what is queued (one more try if commits are failing), then stop."""
@@ -113,7 +134,7 @@ class MicroBatcher:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Message, Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[Message, Done]]) -> None:
         delay = self._retry_delay
         while True:
             try:
@@ -121,8 +142,7 @@ class MicroBatcher:
             except Exception as error:
                 if self._closing.is_set():
                     log.error("could not commit %d messages; stopping, not acknowledged: %s", len(batch), error)
-                    for _, done in batch:
-                        done.set_exception(error)
+                    _report(batch, error)
                     return
                 log.error(
                     "could not commit %d messages (%s); not acknowledged, trying again in %.1f s",
@@ -133,9 +153,18 @@ class MicroBatcher:
                 self._closing.wait(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
-            for _, done in batch:
-                done.set_result(None)
+            _report(batch, None)
             return
+
+
+def _report(batch: Sequence[tuple[Message, Done]], error: BaseException | None) -> None:
+    """Tell each message's sender; a sender that fails (e.g. a PUBACK on a closed socket) must not stop
+    the batcher, or every later message would wait forever."""
+    for _, done in batch:
+        try:
+            done(error)
+        except Exception:
+            log.exception("could not report a message as %s", "not committed" if error else "committed")
 
 
 class MqttIntake:
@@ -152,7 +181,7 @@ class MqttIntake:
         port: int,
         topics: Sequence[str],
         client_id: str,
-        submit: Callable[[Message], Future[None]],
+        enqueue: Callable[[Message, Done], None],
         username: str | None = None,
         password: str | None = None,
         shared_group: str | None = None,
@@ -161,7 +190,7 @@ class MqttIntake:
         session_expiry: int = 86_400,
     ) -> None:
         self.topics = [f"$share/{shared_group}/{t}" if shared_group else t for t in topics]
-        self._submit = submit
+        self._enqueue = enqueue
         self._host, self._port = host, port
         self._protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self._session_expiry = session_expiry
@@ -234,21 +263,20 @@ class MqttIntake:
         if reason.is_failure:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
-    def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acknowledged: redelivered when the session resumes
-        done = self._submit(Message(message.topic, bytes(message.payload)))
-        mid, qos, connection = message.mid, message.qos, self._connection
+        # Blocks while the batcher is full: paho then reads nothing more, the backlog stays in the broker.
+        acknowledge = partial(self._acknowledge, message.mid, message.qos, self._connection)
+        self._enqueue(Message(message.topic, bytes(message.payload)), acknowledge)
 
-        def acknowledge(future: Future[None]) -> None:
-            # A message from an earlier connection is resent by the broker on the new one (same
-            # packet id) and acknowledged when that copy is committed. Acknowledging the old copy
-            # too would send a second PUBACK for the id, which the broker may meanwhile have given
-            # to a new message: that one would count as delivered before it is committed.
-            if future.exception() is None and qos > 0 and connection == self._connection:
-                client.ack(mid, qos)
-
-        done.add_done_callback(acknowledge)
+    def _acknowledge(self, mid: int, qos: int, connection: int, error: BaseException | None) -> None:
+        # A message from an earlier connection is resent by the broker on the new one (same packet
+        # id) and acknowledged when that copy is committed. Acknowledging the old copy too would send
+        # a second PUBACK for the id, which the broker may meanwhile have given to a new message: that
+        # one would count as delivered before it is committed.
+        if error is None and qos > 0 and connection == self._connection:
+            self._client.ack(mid, qos)
 
 
 class _WebhookHandler(BaseHTTPRequestHandler):

@@ -35,8 +35,8 @@ class Metrics:
         )
         self.rejected = Counter(
             "dos_rejected_total",
-            "Records or entities sent to the dead-letter file",
-            ["adapter", "stage"],
+            "Records or entities sent to the dead-letter file, by reason (adapters.core.normalize.REJECTION_KINDS)",
+            ["adapter", "reason"],
             registry=registry,
         )
         self.polls = Counter("dos_polls_total", "Polls by outcome", ["adapter", "outcome"], registry=registry)

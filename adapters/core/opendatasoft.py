@@ -1,23 +1,198 @@
-"""Opendatasoft portals (open-data.dortmund.de and many German cities): the two JSON shapes they serve."""
+"""Opendatasoft portals (open-data.dortmund.de and many German cities): the two JSON shapes they serve.
+
+The records are read one at a time, so an export of any size costs the memory of a window of its
+text and one record, not of the document. Each record is decoded by ``json``'s own scanner
+(``raw_decode``), so it reads exactly as ``json.loads`` would read it; only the skeleton around the
+records (``{"total_count": ..., "results": [`` ... ``]}`` or ``[`` ... ``]``) is walked here. What
+differs from ``json.loads`` on the whole document: bytes that are not valid UTF-8/16/32 are refused
+(``json.loads`` lets encoded surrogates pass), a lone UTF-16 surrogate escape (``"\\ud800"``) reads as
+U+FFFD (as :mod:`adapters.core.jsonpayload` reads it), and of a repeated top-level ``results`` key
+the first counts.
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
-from typing import Any
+import re
+from collections.abc import Generator, Iterable, Iterator
+from typing import IO, Any
 
-from adapters.core.adapter import PayloadError
+from adapters.core.adapter import Payload, PayloadError, payload_stream
 
-__all__ = ["records_from_payload"]
+__all__ = ["iter_records"]
+
+_SHAPE = "expected an Opendatasoft records response {results: [...]} or an export JSON array"
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+READ_BYTES = 64 * 1024
+_NEAR_END = 32
+"""A decoding error this close to the end of the window may only mean the value goes on beyond it."""
 
 
-def records_from_payload(payload: bytes) -> list[Any]:
+def iter_records(payload: Payload) -> Iterator[Any]:
     """The flat records of an Explore v2.1 records response (``{total_count, results}``) or of an
-    ``exports/json`` dump (a bare array); both carry the same record objects."""
+    ``exports/json`` dump (a bare array), in payload order; both carry the same record objects.
+
+    Raises PayloadError when the payload is not such a document; for a truncated or corrupt one,
+    after the records before the damage.
+    """
+    stream = payload_stream(payload)
     try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
-    records = document.get("results") if isinstance(document, dict) else document
-    if not isinstance(records, list):
-        raise PayloadError("expected an Opendatasoft records response {results: [...]} or an export JSON array")
-    return records
+        text = _Text(stream)
+        first = text.peek()
+        if first == "[":
+            yield from _array(text)
+        elif first == "{":
+            found = yield from _records_response(text)
+            if not found:
+                text.end()
+                raise PayloadError(_SHAPE)
+        else:
+            text.value()
+            text.end()
+            raise PayloadError(_SHAPE)
+        text.end()
+    finally:
+        if stream is not payload:  # a copy made here (of bytes, or of a stream that cannot seek)
+            stream.close()
+
+
+def _array(text: _Text) -> Iterator[Any]:
+    text.expect("[")
+    if text.peek() == "]":
+        text.pos += 1
+        return
+    while True:
+        yield text.value()
+        if text.delimiter("]"):
+            return
+
+
+def _records_response(text: _Text) -> Generator[Any, None, bool]:
+    """The records of the top-level ``results`` array; returns whether there was one."""
+    text.expect("{")
+    found = False
+    if text.peek() == "}":
+        text.pos += 1
+        return found
+    while True:
+        key = text.value()
+        if not isinstance(key, str):
+            raise text.error("Expecting property name enclosed in double quotes")
+        text.expect(":")
+        if key == "results" and not found and text.peek() == "[":
+            found = True
+            yield from _array(text)
+        else:
+            text.value()
+        if text.delimiter("}"):
+            return found
+
+
+class _Text:
+    """The payload's text, decoded as it is read; only the part from ``pos`` on stays in memory."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        head = stream.read(4)
+        # The encodings json.loads recognises (UTF-8 with or without BOM, UTF-16, UTF-32), but strict.
+        self._decoder = codecs.getincrementaldecoder(json.detect_encoding(head))("strict")
+        self._stream = stream
+        self._eof = False
+        self._dropped = 0
+        self.text = ""
+        self.pos = 0
+        self._decode(head)
+
+    def _decode(self, data: bytes) -> None:
+        """Appends ``data`` (b"": the end) to the window, dropping what lies before ``pos``."""
+        self._eof = not data
+        try:
+            tail = self._decoder.decode(data, final=self._eof)
+        except UnicodeDecodeError as error:
+            raise PayloadError(f"not JSON: {error}") from None
+        self._dropped += self.pos
+        self.text = self.text[self.pos :] + tail
+        self.pos = 0
+
+    def _read(self) -> bool:
+        """More text (the window at least doubles, so a long value costs linear time); False at the end."""
+        if self._eof:
+            return False
+        self._decode(self._stream.read(max(READ_BYTES, len(self.text) - self.pos)))
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ("" at the end), without taking it."""
+        while True:
+            self.pos = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""
+            if self.pos < len(self.text) or not self._read():
+                return self.text[self.pos : self.pos + 1]
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            raise self.error(f"Expecting {char!r}")
+        self.pos += 1
+
+    def delimiter(self, closing: str) -> bool:
+        """Takes a ``,`` (False: another item follows) or ``closing`` (True)."""
+        char = self.peek()
+        if char not in (",", closing):
+            raise self.error(f"Expecting ',' or {closing!r}")
+        self.pos += 1
+        return char == closing
+
+    def value(self) -> Any:
+        """The next JSON value, read as json.loads reads it."""
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as error:
+                maybe_cut = error.pos >= len(self.text) - _NEAR_END or error.msg.startswith("Unterminated string")
+                if maybe_cut and self._read():
+                    continue
+                raise self.error(error.msg, error.pos) from None
+            except RecursionError:
+                raise PayloadError("not JSON that can be read: nested too deeply (over about 1000 levels)") from None
+            except ValueError as error:  # an integer of more than sys.get_int_max_str_digits() (4300) digits
+                raise self.error(str(error).split(";")[0]) from None
+            if end > len(self.text) - _NEAR_END and self._read():
+                continue  # a number at the window's end may go on ("1" of "1e5")
+            if _SURROGATE_ESCAPE.search(self.text, self.pos, end):
+                value = _without_lone_surrogates(value)
+            self.pos = end
+            return value
+
+    def end(self) -> None:
+        if self.peek():
+            raise self.error("Extra data")
+
+    def error(self, message: str, at: int | None = None) -> PayloadError:
+        position = self._dropped + (self.pos if at is None else at)
+        return PayloadError(f"not JSON: {message} at character {position}")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """A lone surrogate cannot be encoded as UTF-8 and would fail far from the payload: U+FFFD instead."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    pending = [value] if isinstance(value, dict | list) else []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            items = [(_LONE_SURROGATE.sub("\ufffd", key), item) for key, item in node.items()]
+            node.clear()
+            node.update(items)
+            keys: Iterable[Any] = node.keys()
+        else:
+            keys = range(len(node))
+        for key in keys:
+            item = node[key]
+            if isinstance(item, str):
+                node[key] = _LONE_SURROGATE.sub("\ufffd", item)
+            elif isinstance(item, dict | list):
+                pending.append(item)
+    return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ from adapters.core.adapter import Adapter, NormalizeContext, PayloadError, Resou
 from adapters.core.entities import Entity, tenant_of_entity
 from adapters.core.intake import Message, MicroBatcher, MqttIntake, WebhookIntake
 from adapters.core.metrics import metrics
-from adapters.core.normalize import normalize_payload
+from adapters.core.normalize import Rejection, normalize_payload
 from adapters.core.sinks import DeadLetterFile, Sink
 
 __all__ = ["Deliverer", "PushCounters", "PushService"]
@@ -103,7 +103,7 @@ class PushService:
         self.intakes: list[MqttIntake | WebhookIntake] = []
 
     def add_mqtt(self, **options: Any) -> MqttIntake:
-        intake = MqttIntake(submit=self.batcher.submit, **options)
+        intake = MqttIntake(enqueue=self.batcher.enqueue, **options)
         self.intakes.append(intake)
         return intake
 
@@ -148,7 +148,7 @@ class PushService:
                 resources=self.resources,
             )
             by_tenant: dict[str, list[Entity]] = defaultdict(list)
-            rejections = []
+            rejections: list[Rejection] = []
             ignored = 0  # counted once committed: a failed commit is retried with the same messages
             for message in messages:
                 if not self.is_relevant(message.topic):
@@ -157,11 +157,12 @@ class PushService:
                 try:
                     result = normalize_payload(self.source, message.payload, context, origin=message.topic)
                 except PayloadError as error:
-                    rejections.append((message.topic, str(error), message.payload.decode("utf-8", "replace")))
+                    record = message.payload.decode("utf-8", "replace")
+                    rejections.append(Rejection(message.topic, str(error), record, kind="message_unreadable"))
                     continue
                 for entity in result.entities:
                     by_tenant[tenant_of_entity(entity)].append(entity)
-                rejections.extend((r.where, r.reason, r.record) for r in result.rejections)
+                rejections.extend(result.rejections)
             try:
                 for tenant, entities in by_tenant.items():
                     self.sink.write(tenant, self.adapter.name, entities)
@@ -170,9 +171,13 @@ class PushService:
                     self.resources.rollback()
                 raise
             # Dead letters only once the batch is committed: a redelivery would otherwise write them twice.
-            for where, reason, record in rejections:
+            for rejection in rejections:
                 self.dead_letter.reject(
-                    adapter=self.adapter.name, source=self.source.name, where=where, reason=reason, record=record
+                    adapter=self.adapter.name,
+                    source=self.source.name,
+                    where=rejection.where,
+                    reason=rejection.reason,
+                    record=rejection.record,
                 )
             if self.resources is not None:
                 self.resources.commit()
@@ -185,5 +190,6 @@ class PushService:
             self.counters.commits += 1
             metrics.messages.labels(adapter=self.adapter.name, outcome="acknowledged").inc(len(messages))
             metrics.entities.labels(adapter=self.adapter.name).inc(entity_count)
-            metrics.rejected.labels(adapter=self.adapter.name, stage="normalize").inc(len(rejections))
+            for kind, count in Counter(rejection.kind for rejection in rejections).items():
+                metrics.rejected.labels(adapter=self.adapter.name, reason=kind).inc(count)
         self.on_commit()

@@ -1,7 +1,8 @@
 """Runs adapters: fetch -> parse -> normalise -> validate -> sink, once or on a schedule.
 
-The pure part (``normalize_payload``) is shared by ``run``, ``normalize`` and the tests, so the
-entities a test sees are exactly the ones a deployment sends.
+The pure part (``normalize_chunks``, gathered by ``normalize_payload``) is shared by ``run``,
+``normalize``, the push intake and the tests, so the entities a test sees are exactly the ones a
+deployment sends. A poll writes chunk by chunk, so its memory does not grow with the payload.
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from adapters.core.adapter import Adapter, NormalizeContext, PayloadError
+from adapters.core.adapter import Adapter, NormalizeContext, Payload, PayloadError
 from adapters.core.broker import BrokerClient
 from adapters.core.config import build_schema, secret_values
 from adapters.core.entities import Entity, tenant_name, tenant_of_entity
 from adapters.core.fetch import FetchError, SourceFetcher
 from adapters.core.metrics import HealthServer, metrics
-from adapters.core.normalize import NormalizeResult, Rejection, normalize_payload
+from adapters.core.normalize import NormalizeResult, Rejection, normalize_chunks, normalize_payload
 from adapters.core.outbox import Outbox, OutboxError
-from adapters.core.push import Deliverer, PushService
 from adapters.core.sinks import BrokerSink, DeadLetterFile, DeliveryReport, FileSink, Sink
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from adapters.core.push import Deliverer, PushService
 
 __all__ = ["NormalizeResult", "Rejection", "RunSummary", "Runtime", "normalize_payload"]
 
@@ -89,12 +91,18 @@ class Runtime:
         if outcome == "ok":
             self.last_success[name] = time.time()
             metrics.last_success.labels(adapter=name).set(self.last_success[name])
+        if outcome == "ok" or summary.records:  # a poll failing midway wrote what it counted
             metrics.records.labels(adapter=name, source=summary.source).inc(summary.records)
             metrics.entities.labels(adapter=name).inc(summary.entities)
-            metrics.rejected.labels(adapter=name, stage="normalize").inc(summary.rejected)
         return summary
 
     def _poll(self, name: str) -> RunSummary:
+        """Fetch, then normalise and write chunk by chunk (bounded memory whatever the payload's size).
+
+        A payload that breaks midway (truncated download) fails the poll after the chunks before the
+        damage were written: their entities are valid states. The resources roll back and the
+        validators are not remembered, so the next poll reads the whole payload again.
+        """
         adapter = self.adapters[name]
         settings = self.config["adapters"][name]
         source = adapter.source(settings["source"])
@@ -107,6 +115,7 @@ class Runtime:
             settings = adapter.offline_settings(settings)
         fetched = None
         resources = None
+        payload: Payload
         try:
             resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=not self.offline)
             if self.offline:
@@ -121,40 +130,54 @@ class Runtime:
             context = NormalizeContext(
                 tenant=tenant, settings=settings, received_at=datetime.now(UTC), resources=resources
             )
-            result = normalize_payload(source, payload, context, origin=origin)
-            self._write(name, result.entities)
+            for chunk in normalize_chunks(source, payload, context, origin=origin):
+                self._write(name, chunk.entities)
+                self._reject(name, source.name, tenant, chunk.rejections)
+                summary.records += chunk.records
+                summary.entities += len(chunk.entities)
+                summary.rejected += len(chunk.rejections)
             if resources is not None:
                 resources.commit()
         except (FetchError, PayloadError, OutboxError, ValueError) as error:
             if resources is not None:
                 resources.rollback()
             summary.error = str(error)
-            log.error("%s: %s", name, error)
+            if summary.records:
+                log.error(
+                    "%s: %s (after %d records: %d entities written, %d rejected; the next poll reads it all again)",
+                    name,
+                    error,
+                    summary.records,
+                    summary.entities,
+                    summary.rejected,
+                )
+            else:
+                log.error("%s: %s", name, error)
             return summary
         finally:
             if resources is not None:
                 resources.close()
-        summary.records, summary.entities, summary.rejected = (
-            result.records,
-            len(result.entities),
-            len(result.rejections),
-        )
-        for rejection in result.rejections:
-            self.dead_letter.reject(
-                adapter=name,
-                source=source.name,
-                tenant=tenant,
-                where=rejection.where,
-                reason=rejection.reason,
-                record=rejection.record,
-            )
-            log.warning("%s: rejected %s: %s", name, rejection.where, rejection.reason)
+            if fetched is not None:
+                fetched.close()
         if fetched is not None:
             self.fetcher.remember(fetched)
         log.info(
             "%s: %d records -> %d entities, %d rejected", name, summary.records, summary.entities, summary.rejected
         )
         return summary
+
+    def _reject(self, name: str, source: str, tenant: str, rejections: Sequence[Rejection]) -> None:
+        for rejection in rejections:
+            self.dead_letter.reject(
+                adapter=name,
+                source=source,
+                tenant=tenant,
+                where=rejection.where,
+                reason=rejection.reason,
+                record=rejection.record,
+            )
+            log.warning("%s: rejected %s: %s", name, rejection.where, rejection.reason)
+            metrics.rejected.labels(adapter=name, reason=rejection.kind).inc()
 
     def _write(self, name: str, entities: Sequence[Entity]) -> None:
         """One outbox write per tenant: the tenant is part of every entity id."""
@@ -169,6 +192,9 @@ class Runtime:
         return summaries, self.sink.deliver(force=True)
 
     def _trigger(self, name: str) -> CronTrigger | IntervalTrigger:
+        from apscheduler.triggers.cron import CronTrigger  # the scheduler only loads for 'run' without --once
+        from apscheduler.triggers.interval import IntervalTrigger
+
         settings = self.config["adapters"][name]
         if settings.get("cron"):
             return CronTrigger.from_crontab(settings["cron"], timezone="Europe/Berlin", jitter=settings["jitter"])
@@ -189,6 +215,8 @@ class Runtime:
         return committed
 
     def _push_service(self, name: str, on_commit: Callable[[], None]) -> PushService:
+        from adapters.core.push import PushService  # MQTT and the webhook server only load for push adapters
+
         adapter = self.adapters[name]
         settings = self.config["adapters"][name]
         resources = adapter.open_resources(settings, base_dir=Path.cwd(), persistent=True)
@@ -249,6 +277,10 @@ class Runtime:
     def run_forever(self) -> None:
         """Poll on schedule and receive pushes until SIGTERM/SIGINT; then commit what was received,
         finish the running polls and try one last delivery."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from adapters.core.push import Deliverer
+
         scheduler = BackgroundScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -94,8 +94,63 @@ def _geometry_problems(name: str, geometry: Any) -> list[str]:
     return []
 
 
+# How deep the positions sit in ``coordinates`` for each GeoJSON geometry type.
+_POSITION_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
+
+
+def _is_plain_wgs84_geometry(geometry: Any) -> bool:
+    """``{"type", "coordinates"}`` and nothing else, every level a non-empty list, every position 2 or 3
+    finite floats with lon/lat in range.
+
+    The shape adapters emit, checked in one walk; for it both the non-finite scan and
+    ``_geometry_problems`` are known to find nothing, so False only means "take the general path".
+    """
+    if type(geometry) is not dict or len(geometry) != 2:
+        return False
+    kind = geometry.get("type")
+    depth = _POSITION_DEPTH.get(kind) if type(kind) is str else None
+    return depth is not None and _plain_positions(geometry.get("coordinates"), depth)
+
+
+def _plain_positions(node: Any, depth: int) -> bool:
+    if type(node) is not list or not node:
+        return False
+    if depth:
+        for child in node:  # noqa: SIM110 - a plain loop; all() over a generator costs more here
+            if not _plain_positions(child, depth - 1):
+                return False
+        return True
+    if len(node) == 2:
+        lon, lat = node
+    elif len(node) == 3 and type(node[2]) is float and math.isfinite(node[2]):
+        lon, lat, _ = node
+    else:
+        return False
+    return type(lon) is float and type(lat) is float and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0
+
+
+# Value classes that can hold no float (bool is a subclass of int, str holds no number).
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _has_non_finite(value: Any) -> bool:
-    """Entities are plain JSON-like dicts and lists (ABC isinstance checks cost a third of validation)."""
+    """Entities are plain JSON-like dicts and lists: exact type tests first, isinstance only for subclasses."""
+    cls = type(value)
+    if cls is float:
+        return not math.isfinite(value)
+    # Plain loops: any() over a generator costs twice as much for the short lists entities hold.
+    if cls is list:
+        for item in value:  # noqa: SIM110
+            if type(item) not in _SCALARS and _has_non_finite(item):
+                return True
+        return False
+    if cls is dict:
+        for item in value.values():  # noqa: SIM110
+            if type(item) not in _SCALARS and _has_non_finite(item):
+                return True
+        return False
+    if cls in _SCALARS:
+        return False
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, dict):
@@ -105,31 +160,60 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-def _attribute_problems(name: str, attribute: Any) -> list[str]:
-    if FORBIDDEN_NAME_CHARS.search(name):
-        return [f"{name}: attribute name contains a character Orion-LD refuses"]
-    if not isinstance(attribute, dict) or attribute.get("type") not in ATTRIBUTE_TYPES:
-        return [f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)"]
-    kind = attribute["type"]
-    problems = []
+@lru_cache(maxsize=4096)
+def _name_refused(name: str) -> bool:
+    """Cached: an entity type has a fixed set of attribute names, checked once each instead of per entity."""
+    return FORBIDDEN_NAME_CHARS.search(name) is not None
+
+
+@lru_cache(maxsize=4096)
+def _is_utc_time(text: str) -> bool:
+    """Cached: the attributes of one reading, and many readings of a poll, share their ``observedAt``."""
+    return UTC_TIME.match(text) is not None
+
+
+def _check_attribute(name: str, attribute: Any, problems: list[str]) -> Any:
+    """Append what is wrong with one attribute; return its keyValues form (as ``to_key_values``).
+
+    Both in one pass because this runs for every attribute of every entity; it appends rather than
+    returning lists for the same reason.
+    """
+    if not isinstance(attribute, dict):
+        if _name_refused(name):
+            problems.append(f"{name}: attribute name contains a character Orion-LD refuses")
+        else:
+            problems.append(f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)")
+        return attribute
+    kind = attribute.get("type")
+    value = attribute.get("value")
+    key_value = attribute.get("object") if kind == "Relationship" else value
+    if _name_refused(name):
+        problems.append(f"{name}: attribute name contains a character Orion-LD refuses")
+        return key_value
+    if kind not in ATTRIBUTE_TYPES:
+        problems.append(f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)")
+        return key_value
     if name in GEOMETRY_NAMES and kind != "GeoProperty":
         problems.append(f"{name}: must be a GeoProperty")
-    if kind == "Property" and attribute.get("value") is None:
+    if kind == "Property" and value is None:
         problems.append(f"{name}: Property without a value")
-    if _has_non_finite(attribute.get("value")):
-        problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
     if kind == "GeoProperty":
-        problems += _geometry_problems(name, attribute.get("value"))
+        if not _is_plain_wgs84_geometry(value):
+            if _has_non_finite(value):
+                problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
+            problems += _geometry_problems(name, value)
+    elif type(value) not in _SCALARS and _has_non_finite(value):
+        problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
     if kind == "Relationship":
         target = attribute.get("object")
         if not (isinstance(target, str) and ENTITY_ID.match(target)):
             problems.append(f"{name}: Relationship object must be one entity id, got {target!r}")
     observed_at = attribute.get("observedAt")
-    if observed_at is not None and not (isinstance(observed_at, str) and UTC_TIME.match(observed_at)):
+    if observed_at is not None and not (isinstance(observed_at, str) and _is_utc_time(observed_at)):
         problems.append(f"{name}.observedAt: must be UTC ISO 8601 ending in Z, got {observed_at!r}")
     if "unitCode" in attribute and not isinstance(attribute["unitCode"], str):
         problems.append(f"{name}.unitCode: must be a UN/CEFACT code string")
-    return problems
+    return key_value
 
 
 def to_key_values(entity: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,15 +249,24 @@ def entity_problems(entity: Entity) -> list[str]:
         return ["entity has no type"]
     if not (isinstance(identifier, str) and ENTITY_ID.match(identifier) and identifier.split(":")[2] == entity_type):
         problems.append(f"id {identifier!r}: must be urn:ngsi-ld:{entity_type}:<tenant>:<local id>")
+    simplified: dict[str, Any] = {}  # to_key_values(entity), built in the same pass
     for name, attribute in entity.items():
-        if name not in ("id", "type", "@context"):
-            problems += _attribute_problems(name, attribute)
+        if name == "id" or name == "type":
+            simplified[name] = attribute
+        elif name != "@context":
+            simplified[name] = _check_attribute(name, attribute, problems)
     validator = _validator(entity_type)
     if validator is None:
         problems.append(f"type {entity_type}: no data-model profile in datamodels/")
         return problems
-    simplified = to_key_values(entity)
-    for error in sorted(validator.iter_errors(simplified), key=lambda e: [str(p) for p in e.instance_path]):
+    try:
+        if validator.is_valid(simplified):  # the common case; collecting errors costs a third more
+            return problems
+        errors = sorted(validator.iter_errors(simplified), key=lambda e: [str(p) for p in e.instance_path])
+    except UnicodeEncodeError as unencodable:  # a lone surrogate ("\ud800") cannot cross into the Rust validator
+        problems.append(f"text {str(unencodable.object)[:60]!r}: not valid Unicode ({unencodable.reason})")
+        return problems
+    for error in errors:
         where = ".".join(str(part) for part in error.instance_path) or entity_type
         problems.append(f"{where}: {error.message}{_because(entity_type, error, simplified)} (profile {entity_type})")
     return problems

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from adapters.core.adapter import Adapter, Governance, NormalizeContext, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import (
+    Adapter,
+    Governance,
+    NormalizeContext,
+    Payload,
+    RawRecord,
+    RecordRejected,
+    SourceKind,
+    payload_bytes,
+)
 from adapters.core.config import PUSH_INTAKE_PROPERTIES
 from adapters.core.entities import Entity
 from adapters.core.lorawan.pipeline import DeviceKind, UplinkPipeline
@@ -61,12 +70,12 @@ def _kind_settings(kind_settings: Mapping[str, Any], base_dir: Path) -> dict[str
     }
 
 
-def _parse(payload: bytes) -> Sequence[RawRecord]:
+def _parse(payload: Payload) -> Sequence[RawRecord]:
     """One uplink JSON object per line, exactly as the network server sent it (MQTT message or webhook body)."""
     # An unreadable line keeps its text, so the dead-letter file shows what was received.
     return [
         {"_unreadable": item.message, "text": item.text} if isinstance(item, UnreadableLine) else item
-        for item in read_ndjson_uplinks(payload)
+        for item in read_ndjson_uplinks(payload_bytes(payload))
     ]
 
 
@@ -76,7 +85,7 @@ def _normalize(record: RawRecord, context: NormalizeContext) -> list[Entity]:
     resources = context.resources
     if not isinstance(resources, LorawanResources):
         raise RecordRejected("no device registry loaded: set [adapters.lorawan] devices")
-    return resources.pipeline.normalize(record)
+    return resources.pipeline.normalize(record, context.received_at)
 
 
 def _label(record: RawRecord) -> str:

@@ -16,15 +16,17 @@ export (a bare JSON array of the same flat records); both are read. Quirks of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from adapters.core.adapter import NormalizeContext, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, Payload, RawRecord, RecordRejected, SourceKind
 from adapters.core.entities import Attribute, Entity, geo_point, make_entity, prop
-from adapters.core.opendatasoft import records_from_payload
+from adapters.core.opendatasoft import iter_records
+from adapters.core.timecheck import time_problem
 
 __all__ = ["SOURCE", "normalize_record", "parse_payload"]
 
@@ -54,10 +56,12 @@ WEEKDAYS: tuple[tuple[str, str], ...] = (
 )
 # The upstream GeoServer layer abbreviates Thursday; accept both spellings.
 WEEKDAY_ALIASES = {"donnerstag": ("donnerstag", "donnerst")}
+_STAND = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    return records_from_payload(payload)
+def parse_payload(payload: Payload) -> Iterator[RawRecord]:
+    """One record at a time: an export of every car park in a region is never in memory as a whole."""
+    return iter_records(payload)
 
 
 def record_label(record: RawRecord) -> str:
@@ -76,10 +80,15 @@ def _observed_at(record: RawRecord) -> datetime | None:
             return moment
     stand = record.get("stand")
     if isinstance(stand, str):
+        text = stand.strip()
+        if not text[:1].isdigit():
+            return None  # e.g. "Zur Zeit keine Verbindung zum Parkleitsystem" (strptime would fail, slowly)
         try:
-            return datetime.strptime(stand.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=LOCAL_TIME)
+            if _STAND.fullmatch(text):  # the usual form: fromisoformat reads it alike, 30 times faster
+                return datetime.fromisoformat(text).replace(tzinfo=LOCAL_TIME)
+            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=LOCAL_TIME)
         except ValueError:
-            return None  # e.g. "Zur Zeit keine Verbindung zum Parkleitsystem"
+            return None
     return None
 
 
@@ -116,9 +125,26 @@ def _location(record: RawRecord, settings: Mapping[str, Any]) -> Attribute:
 
 def _opening_hours(record: RawRecord) -> str | None:
     """schema.org openingHours, e.g. ``Mo-Fr 06:00-22:00, Sa 08:00-20:00``; None when the feed has none."""
+    texts: list[str] = []
+    for keys in _DAY_KEYS:
+        for key in keys:  # the first spelling that holds text
+            value = record.get(key)
+            if isinstance(value, str):
+                texts.append(value)
+                break
+        else:
+            texts.append("")
+    return _opening_hours_text(tuple(texts))
+
+
+_DAY_KEYS = tuple(WEEKDAY_ALIASES.get(key, (key,)) for key, _ in WEEKDAYS)
+
+
+@lru_cache(maxsize=512)
+def _opening_hours_text(day_texts: tuple[str, ...]) -> str | None:
+    """Cached: garages share a handful of schedules, and building the text costs ~10 µs."""
     spans: list[tuple[int, int, str]] = []  # (first day, last day, hours), days as WEEKDAYS indexes
-    for index, (key, _) in enumerate(WEEKDAYS):
-        value = next((record[k] for k in WEEKDAY_ALIASES.get(key, (key,)) if isinstance(record.get(k), str)), "")
+    for index, value in enumerate(day_texts):
         hours = value.replace(" ", "")
         if not hours or hours == "-":
             continue
@@ -133,8 +159,7 @@ def _opening_hours(record: RawRecord) -> str | None:
     )
 
 
-@dataclass(frozen=True)
-class _Counts:
+class _Counts(NamedTuple):  # a NamedTuple: built per record, three times cheaper than a frozen dataclass
     total: int
     available: int
 
@@ -177,6 +202,8 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
     if capacity is not None and capacity < 0:
         raise RecordRejected(f"capacity={capacity}: negative")
     observed_at = _observed_at(record)
+    if observed_at is not None and (problem := time_problem(observed_at, context.received_at)):
+        raise RecordRejected(f"zeitstempel/stand: {problem}")
     counts = _counts(record, capacity, observed_at)
     state = str(record.get("parkeinrichtung") or "").strip().lower()
     kind = str(record.get("type") or "").strip().lower()

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import requests
 
 from adapters.platform.ngsi import PlatformError
+from adapters.platform.spreadsheet import spreadsheet_safe
 
 __all__ = [
     "AGGR_METHODS",
@@ -201,11 +202,10 @@ def download(
 def render_csv(series: Series) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["time", series.attr])
+    writer.writerow(["time", spreadsheet_safe(series.attr)])
     for moment, value in zip(series.index, series.values, strict=True):
-        writer.writerow(
-            [moment, "" if value is None else json.dumps(value) if isinstance(value, dict | list) else value]
-        )
+        cell = "" if value is None else json.dumps(value) if isinstance(value, dict | list) else value
+        writer.writerow([spreadsheet_safe(str(moment)), spreadsheet_safe(cell) if isinstance(cell, str) else cell])
     return buffer.getvalue().rstrip("\n")
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from adapters.core.broker import BrokerClient
 from adapters.core.entities import Entity
 from adapters.platform.ngsi import NgsiLdClient, PlatformError
+from adapters.platform.spreadsheet import spreadsheet_safe
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -168,8 +169,8 @@ def render(entities: Sequence[Mapping[str, Any]], attrs: Sequence[str], output_f
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows(rows)
+        writer.writerow(spreadsheet_safe(name) for name in names)
+        writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
         return buffer.getvalue().rstrip("\n")
     if output_format == "table":
         clipped = [[cell if len(cell) <= 60 else cell[:57] + "..." for cell in row] for row in rows]

@@ -174,6 +174,8 @@ class _Call:
     options: frozenset[str]
     payload: Any = None
     payload_context: JsonLdContext | None = None
+    time: str = field(default_factory=_now)
+    """createdAt/modifiedAt of everything this request writes: Orion-LD takes one time per request."""
 
     def limit_offset(self) -> tuple[int, int]:
         limit = int(self.params.get("limit", _DEFAULT_LIMIT))
@@ -369,9 +371,8 @@ class NgsiLdService:
         return self._tenants.get(call.tenant_name) or _Tenant()
 
     @staticmethod
-    def _write(tenant: _Tenant, entity: dict[str, Any], context: JsonLdContext | None) -> None:
+    def _write(tenant: _Tenant, entity: dict[str, Any], context: JsonLdContext | None, now: str) -> None:
         """Store ``entity`` (merged by the caller if need be), keeping creation times."""
-        now = _now()
         previous = tenant.entities.get(entity["id"])
         times: dict[str, tuple[str, str]] = {}
         for name in entity:
@@ -453,7 +454,7 @@ class NgsiLdService:
         updated = [i for i in pending if i in tenant.entities]
         created = [i for i in pending if i not in tenant.entities]
         for entity, context in pending.values():
-            self._write(tenant, entity, context)
+            self._write(tenant, entity, context, call.time)
         if not errors and not updated:
             return json_response(201, created)
         if not errors and not created:
@@ -482,7 +483,7 @@ class NgsiLdService:
         if created:
             tenant = self._tenant_store(call, create=True)
         for entity, context in created.values():
-            self._write(tenant, entity, context)
+            self._write(tenant, entity, context, call.time)
         if not errors:
             return json_response(201, list(created))
         return json_response(207, {"success": list(created), "errors": errors})
@@ -503,7 +504,7 @@ class NgsiLdService:
         if entity_id in self._tenant_store(call).entities:
             raise _problem(ProblemType.ALREADY_EXISTS, "Entity already exists", entity_id, 409)
         stored = check_entity(entity, None)
-        self._write(self._tenant_store(call, create=True), stored, call.payload_context)
+        self._write(self._tenant_store(call, create=True), stored, call.payload_context, call.time)
         return HttpResponse(201, headers=[("Location", f"{_PREFIX}entities/{entity_id}")])
 
     def _query_entities(self, call: _Call) -> HttpResponse:
@@ -577,7 +578,7 @@ class NgsiLdService:
             else:
                 not_updated.append({"attributeName": name, "reason": reason})
         if updated:
-            self._write(tenant, entity, stored.context)
+            self._write(tenant, entity, stored.context, call.time)
         if not not_updated:
             return HttpResponse(204)
         return json_response(207, {"updated": updated, "notUpdated": not_updated})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from adapters.testing.problems import bad_request
@@ -39,10 +40,18 @@ VALUE_MEMBER = {
 }
 _VALUE_MEMBERS = frozenset(VALUE_MEMBER.values())
 _META_MEMBERS = frozenset({"type", "observedAt", "datasetId", "unitCode", "objectType", "valueType"})
+#: Per attribute type, the value members of the other types: forbidden in it.
+_OTHER_VALUE_MEMBERS = {attr_type: _VALUE_MEMBERS - {member} for attr_type, member in VALUE_MEMBER.items()}
+#: Per attribute type, the members kept as they are (an attribute with only these has no sub-attributes).
+_PLAIN_MEMBERS = {attr_type: _META_MEMBERS | {member} for attr_type, member in VALUE_MEMBER.items()}
 
 _URI_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%:/?#[]@!$&'()*+,;=-._~")
+#: An ASCII character outside ``_URI_CHARS`` (non-ASCII characters pass).
+_URI_INVALID_CHAR = re.compile("[^" + re.escape("".join(sorted(_URI_CHARS))) + r"\x80-\U0010ffff]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _FORBIDDEN_NAME_CHARS = frozenset("=[]&?\"'<>;()")
+#: A forbidden character or whitespace: re's ``\s`` on str is ``str.isspace``.
+_INVALID_NAME_CHAR = re.compile("[" + re.escape("".join(sorted(_FORBIDDEN_NAME_CHARS))) + r"\s]")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 #: Nesting depth of positions inside ``coordinates`` for each GeoJSON geometry Orion-LD accepts.
@@ -64,7 +73,7 @@ def check_uri(value: object, field: str) -> str:
         raise bad_request("Empty URI", field)
     if ":" not in value:
         raise bad_request("Invalid URI - no colon found", f"{field}: {value!r}")
-    if any(ch not in _URI_CHARS and ord(ch) < 0x80 for ch in value):
+    if _URI_INVALID_CHAR.search(value):
         raise bad_request("Invalid URI - invalid character", f"{field}: {value!r}")
     if not _SCHEME.match(value):
         raise bad_request("Invalid URI - no scheme", f"{field}: {value!r} must start like 'urn:'")
@@ -88,9 +97,16 @@ def check_attribute_name(name: str) -> None:
     """Reject names Orion-LD (or QuantumLeap downstream) cannot take."""
     if name == "":
         raise bad_request("Invalid attribute name", "empty string")
-    for ch in name:
-        if ch in _FORBIDDEN_NAME_CHARS or ch.isspace():
-            raise bad_request("Invalid attribute name", f"{name!r}: invalid character {ch!r}")
+    invalid = _invalid_name_char(name)
+    if invalid is not None:
+        raise bad_request("Invalid attribute name", f"{name!r}: invalid character {invalid!r}")
+
+
+@lru_cache(maxsize=4096)
+def _invalid_name_char(name: str) -> str | None:
+    """The first character a name may not hold; cached, since the same few names come in every entity."""
+    found = _INVALID_NAME_CHAR.search(name)
+    return found.group() if found else None
 
 
 def check_entity(entity: object, stored_type: str | None) -> dict[str, Any]:
@@ -166,9 +182,9 @@ def _check_instance(name: str, attribute: dict[str, Any], top_level: bool) -> di
     if top_level and name in GEO_SPECIAL and attr_type != "GeoProperty":
         raise bad_request("Invalid type for special GeoProperty attribute", name)
     value_member = VALUE_MEMBER[attr_type]
-    for member in sorted(_VALUE_MEMBERS - {value_member}):
-        if member in attribute:
-            raise bad_request(f"Forbidden field for a {attr_type}: {member}", name)
+    forbidden = _OTHER_VALUE_MEMBERS[attr_type].intersection(attribute)
+    if forbidden:
+        raise bad_request(f"Forbidden field for a {attr_type}: {min(forbidden)}", name)
     if value_member not in attribute:
         raise bad_request(f"Missing /{value_member}/ field for {attr_type} at creation time", name)
     value = attribute[value_member]
@@ -179,6 +195,8 @@ def _check_instance(name: str, attribute: dict[str, Any], top_level: bool) -> di
         )
     _check_value(name, attr_type, value)
     _check_meta(name, attr_type, attribute, top_level)
+    if _PLAIN_MEMBERS[attr_type].issuperset(attribute):
+        return dict(attribute)  # the common case: no system members to drop, no sub-attributes to check
     out: dict[str, Any] = {}
     for member, member_value in attribute.items():
         if member in SYSTEM_MEMBERS:
@@ -293,8 +311,9 @@ def _check_coordinates(geometry: str, coordinates: list[Any], depth: int) -> Non
 
 
 def _check_position(position: list[Any]) -> None:
-    if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in position):
-        raise bad_request("Invalid GeoJSON", "all members of a position in 'coordinates' must be of type 'Number'")
+    for number in position:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            raise bad_request("Invalid GeoJSON", "all members of a position in 'coordinates' must be of type 'Number'")
     if len(position) not in (2, 3):
         raise bad_request("Invalid GeoJSON", "a position in 'coordinates' must be an array with two or three Numbers")
     longitude, latitude = position[0], position[1]

@@ -25,7 +25,7 @@ from typing import Any
 
 from adapters.core.adapter import Adapter, NormalizeContext, SourceKind
 from adapters.core.config import load_config
-from adapters.core.runner import NormalizeResult, normalize_payload
+from adapters.core.normalize import CHUNK_RECORDS, normalize_chunks
 
 __all__ = ["Case", "CaseOutput", "adapter_settings", "load_cases", "run_case"]
 
@@ -83,19 +83,25 @@ def load_cases(adapter: type[Adapter]) -> list[Case]:
     return cases
 
 
-def run_case(case: Case) -> CaseOutput:
-    """Fresh, in-memory state per run: a case never depends on another one or on an earlier run."""
+def run_case(case: Case, *, chunk_records: int = CHUNK_RECORDS) -> CaseOutput:
+    """Fresh, in-memory state per run: a case never depends on another one or on an earlier run.
+
+    The chunks are gathered as ``normalize_payload`` gathers them; ``chunk_records`` lets the
+    contract check that a normaliser does not depend on where the runner's chunks end.
+    """
+    output = CaseOutput(entities=[], rejected=[])
     resources = case.adapter.open_resources(case.settings, base_dir=case.folder, persistent=False)
     try:
         context = NormalizeContext(tenant=case.tenant, settings=case.settings, resources=resources)
-        result: NormalizeResult = normalize_payload(case.source, case.payload, context, origin="payload")
+        for chunk in normalize_chunks(
+            case.source, case.payload, context, origin="payload", chunk_records=chunk_records
+        ):
+            output.entities.extend(chunk.entities)
+            output.rejected.extend({"where": r.where, "reason": r.reason} for r in chunk.rejections)
     finally:
         if resources is not None:
             resources.close()
-    return CaseOutput(
-        entities=result.entities,
-        rejected=[{"where": r.where, "reason": r.reason} for r in result.rejections],
-    )
+    return output
 
 
 def read_ndjson(path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@
 
 It checks the declaration, the sample config (valid, its commented defaults equal the schema's,
 a broken one rejected), the README, and every recorded case: expected output, data-model profile,
-id scheme, determinism, and that normalising never touches the network.
+id scheme, determinism (also across chunk boundaries), and that normalising never touches the network.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 
 from adapters.core.adapter import ENTRY_POINT_GROUP, Adapter, NormalizeContext
 from adapters.core.config import ConfigError, build_schema, load_config
-from adapters.core.runner import normalize_payload
+from adapters.core.normalize import normalize_payload
 from adapters.core.validation import entity_problems, profile_types
 from adapters.testing.cases import Case, adapter_settings, load_cases, read_ndjson, run_case
 
@@ -176,6 +176,11 @@ class AdapterContract:
             with no_network():
                 first, second = run_case(case), run_case(case)
             assert first == second, f"case {case.name}: two runs differ"
+
+    def test_output_does_not_depend_on_chunking(self) -> None:
+        """A poll is normalised and written chunk by chunk: no output may depend on where a chunk ends."""
+        for case in self.cases():
+            assert run_case(case, chunk_records=1) == run_case(case), f"case {case.name}: differs record by record"
 
     def test_recorded_sample_normalises_cleanly(self) -> None:
         """What ``run --offline`` replays yields valid entities (rejections are allowed: samples show oddities)."""

@@ -34,9 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.core.adapter import NormalizeContext, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, Payload, RawRecord, RecordRejected, SourceKind
 from adapters.core.entities import Attribute, Entity, geo_point, make_entity, prop
-from adapters.core.opendatasoft import records_from_payload
+from adapters.core.opendatasoft import iter_records
 
 __all__ = ["FRACTIONS", "SOURCE", "EdgRecord", "local_id_of", "normalize_record", "parse_payload"]
 
@@ -74,8 +74,8 @@ class EdgRecord(dict[str, Any]):
     """True when that earlier record is the very same record (a verbatim repeat)."""
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    return _mark_duplicates(records_from_payload(payload))
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
+    return _mark_duplicates(list(iter_records(payload)))
 
 
 def _mark_duplicates(records: list[Any]) -> list[Any]:

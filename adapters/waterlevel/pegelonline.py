@@ -22,16 +22,17 @@ named by its number or its short name, in any case.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, Payload, PayloadError, RawRecord, RecordRejected, SourceKind
 from adapters.core.alerts import AlertStore, AlertSubject, thresholds_from_settings
 from adapters.core.entities import Attribute, Entity, entity_id, geo_point, make_entity, prop, utc_iso
+from adapters.core.jsonpayload import load_json
+from adapters.core.timecheck import time_problem
 
 __all__ = [
     "DATA_PROVIDER",
@@ -59,11 +60,8 @@ STATES = frozenset({"low", "normal", "high"})
 DISCHARGE_UNITS = frozenset({"m³/s", "m3/s"})
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
+    document = load_json(payload)
     if isinstance(document, dict) and "uuid" in document:
         return [document]  # stations/<uuid>.json
     if not isinstance(document, list):
@@ -104,7 +102,9 @@ def _timeseries(record: RawRecord, shortname: str) -> Mapping[str, Any] | None:
     return next((s for s in series if isinstance(s, Mapping) and s.get("shortname") == shortname), None)
 
 
-def _measurement(series: Mapping[str, Any] | None, units: frozenset[str], problems: list[str]) -> Measurement | None:
+def _measurement(
+    series: Mapping[str, Any] | None, units: frozenset[str], problems: list[str], received_at: datetime | None
+) -> Measurement | None:
     """The current measurement of a timeseries; None (and a problem when it is broken) otherwise."""
     if series is None:
         return None
@@ -112,7 +112,7 @@ def _measurement(series: Mapping[str, Any] | None, units: frozenset[str], proble
     current = series.get("currentMeasurement")
     if not isinstance(current, Mapping):
         return None  # the gauge has not reported this quantity
-    if series.get("unit") not in units:
+    if not isinstance(series.get("unit"), str) or series["unit"] not in units:
         problems.append(f"{name}: unit {series.get('unit')!r}, expected {' or '.join(sorted(units))}")
         return None
     value = _number(current.get("value"))
@@ -127,13 +127,16 @@ def _measurement(series: Mapping[str, Any] | None, units: frozenset[str], proble
     if observed_at is None or observed_at.tzinfo is None:
         problems.append(f"{name}: timestamp {stamp!r} is not ISO 8601 with an offset")
         return None
+    if problem := time_problem(observed_at, received_at):
+        problems.append(f"{name}: {problem}")
+        return None
     trend = current.get("trend")
     state = current.get("stateMnwMhw")
     return Measurement(
         value,
         observed_at,
         TRENDS.get(trend) if isinstance(trend, int) and not isinstance(trend, bool) else None,
-        state if state in STATES else None,
+        state if isinstance(state, str) and state in STATES else None,
     )
 
 
@@ -211,8 +214,8 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
             "station without timeseries: the url needs includeTimeseries=true&includeCurrentMeasurement=true"
         )
     problems: list[str] = []
-    level = _measurement(_timeseries(record, "W"), frozenset({"cm"}), problems)
-    flow = _measurement(_timeseries(record, "Q"), DISCHARGE_UNITS, problems)
+    level = _measurement(_timeseries(record, "W"), frozenset({"cm"}), problems, context.received_at)
+    flow = _measurement(_timeseries(record, "Q"), DISCHARGE_UNITS, problems, context.received_at)
     present = [m for m in (level, flow) if m is not None]
     if not present:
         raise RecordRejected("; ".join(problems) or "no current measurement of W or Q (the gauge has not reported)")

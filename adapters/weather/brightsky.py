@@ -16,7 +16,6 @@ compiled by Bright Sky from the DWD's SYNOP observations of the last 90 minutes.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from adapters.core.adapter import NormalizeContext, PayloadError, RawRecord, RecordRejected, SourceKind
+from adapters.core.adapter import NormalizeContext, Payload, PayloadError, RawRecord, RecordRejected, SourceKind
 from adapters.core.entities import Attribute, Entity, geo_point, make_entity, prop, utc_iso
+from adapters.core.jsonpayload import load_json
+from adapters.core.timecheck import time_problem
 
 __all__ = ["DATA_PROVIDER", "FIELDS", "SOURCE", "Field", "normalize_record", "parse_payload", "units_of"]
 
@@ -66,11 +67,8 @@ FIELDS: tuple[Field, ...] = (
 CONDITIONS = frozenset({"dry", "fog", "rain", "sleet", "snow", "hail", "thunderstorm"})
 
 
-def parse_payload(payload: bytes) -> Sequence[RawRecord]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not JSON: {error}") from None
+def parse_payload(payload: Payload) -> Sequence[RawRecord]:
+    document = load_json(payload)
     if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
         raise PayloadError("expected a Bright Sky response {weather: {...}, sources: [...]}")
     if not isinstance(document.get("weather"), dict):
@@ -127,6 +125,8 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
         raise RecordRejected(f"timestamp {weather.get('timestamp')!r} is not ISO 8601") from None
     if observed_at.tzinfo is None:
         raise RecordRejected(f"timestamp {weather.get('timestamp')!r} has no offset")
+    if problem := time_problem(observed_at, context.received_at):
+        raise RecordRejected(problem)
 
     units = units_of(context.settings.get("url"))
     fallback = weather.get("fallback_source_ids")
@@ -147,7 +147,7 @@ def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entit
             continue
         measured[field.attribute] = prop(converted, observed_at=observed_at, unit_code=field.unit_code)
     condition = weather.get("condition")
-    if condition in CONDITIONS and "condition" not in borrowed:
+    if isinstance(condition, str) and condition in CONDITIONS and "condition" not in borrowed:
         measured["weatherType"] = prop(condition, observed_at=observed_at)
     if not measured:
         raise RecordRejected("; ".join(problems) or f"station {local}: no observed value (all null or borrowed)")

@@ -21,6 +21,7 @@ from adapters.core.broker import (
     BrokerClient,
     BrokerConfigError,
     encode_entities,
+    encode_json,
     policy_for,
     split_batches,
 )
@@ -512,3 +513,24 @@ def test_an_entity_id_appears_at_most_once_per_batch() -> None:
     ]
     batches = list(split_batches(readings, 1000, 1_048_576))
     assert [[e["fillingLevel"]["value"] for e in batch] for batch in batches] == [[0.0, 0.1], [0.2, 0.3], [0.4]]
+
+
+# --- encoding -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'ü, U+2028 \u2028, emoji 😀, controls \x00\x1f\x7f, quotes " and \\',
+        [0.1, 21.0, 1e16, -0.0, 123456789.123, 2**63 - 1, -(2**63), True, None],
+        {"nested": {"list": [1, {"a": "b"}]}, "empty": {}, "none": []},
+    ],
+)
+def test_encode_json_writes_what_json_writes(value: Any) -> None:
+    assert encode_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_encode_json_takes_what_orjson_refuses_from_json() -> None:
+    assert encode_json({"big": 2**70, 1: "int key"}) == b'{"big":1180591620717411303424,"1":"int key"}'
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate cannot be sent, with either encoder
+        encode_json({"bad": "\ud800"})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -93,6 +95,24 @@ def test_local_id_refuses_ids_with_nothing_usable(raw: str) -> None:
         local_id(raw)
 
 
+def _local_id_reference(raw: object) -> str:
+    """local_id without its fast path for ids that are already safe ASCII."""
+    umlauts = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+    text = unicodedata.normalize("NFKC", str(raw)).translate(umlauts)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9._~-]+", "-", text).strip("-")
+
+
+@given(st.one_of(st.text(), st.text(alphabet="AZaz09._~- :"), st.integers()))
+def test_local_id_fast_path_changes_nothing(raw: str | int) -> None:
+    expected = _local_id_reference(raw)
+    if expected:
+        assert local_id(raw) == expected
+    else:
+        with pytest.raises(EntityError, match="local id"):
+            local_id(raw)
+
+
 @given(st.one_of(st.text(), st.integers()))
 def test_local_id_is_safe_and_stable(raw: str | int) -> None:
     try:
@@ -158,6 +178,34 @@ def test_utc_iso_keeps_millisecond_precision_and_drops_the_rest() -> None:
 def test_utc_iso_of_equal_moments_is_equal() -> None:
     other_zone = NOON.astimezone(timezone(timedelta(hours=3)))
     assert utc_iso(other_zone) == utc_iso(NOON)
+
+
+def test_utc_iso_tells_the_two_readings_of_a_dst_fold_apart() -> None:
+    # 02:30 happens twice in Berlin on 2024-10-27; both datetimes compare and hash equal, so the
+    # text cache must not be keyed by them.
+    berlin = ZoneInfo("Europe/Berlin")
+    first, second = (datetime(2024, 10, 27, 2, 30, fold=fold, tzinfo=berlin) for fold in (0, 1))
+    assert first == second
+    assert utc_iso(first) == "2024-10-27T00:30:00Z"
+    assert utc_iso(second) == "2024-10-27T01:30:00Z"
+    assert utc_iso(first) == "2024-10-27T00:30:00Z"
+
+
+def _utc_iso_reference(moment: datetime) -> str:
+    """utc_iso before its caches, to prove they change nothing."""
+    utc = moment.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds" if utc.microsecond else "seconds").replace("+00:00", "Z")
+
+
+@given(
+    st.datetimes(
+        timezones=st.sampled_from([UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("America/St_Johns"), timezone.min]),
+        allow_imaginary=False,
+    )
+)
+def test_utc_iso_matches_the_plain_conversion(moment: datetime) -> None:
+    assert utc_iso(moment) == _utc_iso_reference(moment)
+    assert utc_iso(moment) == _utc_iso_reference(moment)  # the second call is served from the caches
 
 
 # --- attributes ----------------------------------------------------------------------------------
@@ -290,6 +338,22 @@ def test_make_entity_without_context_has_no_context_key() -> None:
 def test_make_entity_refuses_reserved_attribute_names(reserved: str) -> None:
     with pytest.raises(EntityError, match="reserved"):
         make_entity("Device", "dortmund", "d1", {reserved: prop("x")})
+
+
+def test_make_entity_names_the_first_reserved_attribute() -> None:
+    attributes = {"name": prop("d"), "@context": prop("x"), "id": prop("y")}
+    with pytest.raises(EntityError, match="'@context' is reserved"):
+        make_entity("Device", "dortmund", "d1", attributes)
+
+
+def test_entity_id_checks_type_and_tenant_on_every_call() -> None:
+    """The id prefix is cached per (type, tenant); a refusal must never be."""
+    for _ in range(2):
+        with pytest.raises(EntityError, match="tenant"):
+            entity_id("Device", "bad tenant", "x")
+        with pytest.raises(EntityError, match="entity type"):
+            entity_id("not a type", "dortmund", "x")
+    assert entity_id("Device", " Dortmund ", "x") == "urn:ngsi-ld:Device:dortmund:x"
 
 
 def test_make_entity_is_deterministic_to_the_byte() -> None:

@@ -8,11 +8,20 @@ from collections.abc import Iterator
 import pytest
 from http_recorder import Recorded, RecordingServer, Reply
 
-from adapters.core.fetch import USER_AGENT, FetchError, SourceFetcher
+from adapters.core.fetch import USER_AGENT, Fetched, FetchError, SourceFetcher
 
 PAYLOAD = b'[{"name": "Parkhaus S\xc3\xbcd", "frei": 12}]'
 ETAG = '"v1-abc"'
 MODIFIED = "Sun, 22 Nov 2026 10:00:00 GMT"
+
+
+def body(fetched: Fetched) -> bytes:
+    """The spooled body, read and freed."""
+    assert fetched.payload is not None
+    try:
+        return fetched.payload.read()
+    finally:
+        fetched.close()
 
 
 @pytest.fixture
@@ -28,7 +37,7 @@ def test_200_returns_the_payload_and_validators(fetcher: SourceFetcher, http_ser
     fetched = fetcher.get(url, timeout=5)
     assert fetched.url == url
     assert fetched.status == 200
-    assert fetched.payload == PAYLOAD
+    assert body(fetched) == PAYLOAD
     assert fetched.validators == {"If-None-Match": ETAG, "If-Modified-Since": MODIFIED}
     (request,) = http_server.requests
     assert request.method == "GET"
@@ -39,9 +48,10 @@ def test_200_returns_the_payload_and_validators(fetcher: SourceFetcher, http_ser
 def test_without_validators_nothing_is_remembered(fetcher: SourceFetcher, http_server: RecordingServer) -> None:
     http_server.script(Reply(200, PAYLOAD), Reply(200, PAYLOAD))
     first = fetcher.get(http_server.url + "/a", timeout=5)
+    first.close()
     assert first.validators == {}
     fetcher.remember(first)
-    fetcher.get(http_server.url + "/a", timeout=5)
+    fetcher.get(http_server.url + "/a", timeout=5).close()
     assert "if-none-match" not in http_server.requests[1].headers
     assert "if-modified-since" not in http_server.requests[1].headers
 
@@ -54,8 +64,9 @@ def test_validators_are_sent_back_only_after_remember(fetcher: SourceFetcher, ht
         Reply(304),
     )
     first = fetcher.get(url, timeout=5)
+    first.close()
     # not yet remembered (say the payload was not committed): the next poll re-reads everything
-    fetcher.get(url, timeout=5)
+    fetcher.get(url, timeout=5).close()
     assert "if-none-match" not in http_server.requests[1].headers
     assert "if-modified-since" not in http_server.requests[1].headers
 
@@ -70,8 +81,10 @@ def test_validators_are_sent_back_only_after_remember(fetcher: SourceFetcher, ht
 
 def test_validators_are_per_url(fetcher: SourceFetcher, http_server: RecordingServer) -> None:
     http_server.script(Reply(200, PAYLOAD, {"ETag": ETAG}), Reply(200, b"other"))
-    fetcher.remember(fetcher.get(http_server.url + "/one", timeout=5))
-    fetcher.get(http_server.url + "/two", timeout=5)
+    one = fetcher.get(http_server.url + "/one", timeout=5)
+    one.close()
+    fetcher.remember(one)
+    fetcher.get(http_server.url + "/two", timeout=5).close()
     assert "if-none-match" not in http_server.requests[1].headers
 
 
@@ -85,7 +98,7 @@ def test_5xx_is_retried_then_fetch_error(fetcher: SourceFetcher, http_server: Re
 
 def test_5xx_then_200_succeeds(fetcher: SourceFetcher, http_server: RecordingServer) -> None:
     http_server.script(Reply(502, b"bad gateway"), Reply(200, PAYLOAD))
-    assert fetcher.get(http_server.url + "/data", timeout=5).payload == PAYLOAD
+    assert body(fetcher.get(http_server.url + "/data", timeout=5)) == PAYLOAD
     assert len(http_server.requests) == 2
 
 
@@ -104,7 +117,25 @@ def test_larger_than_max_bytes_is_refused(fetcher: SourceFetcher, http_server: R
 
 def test_exactly_max_bytes_is_accepted(fetcher: SourceFetcher, http_server: RecordingServer) -> None:
     http_server.script(Reply(200, b"y" * 1000))
-    assert fetcher.get(http_server.url + "/fits", timeout=5, max_bytes=1000).payload == b"y" * 1000
+    assert body(fetcher.get(http_server.url + "/fits", timeout=5, max_bytes=1000)) == b"y" * 1000
+
+
+def test_a_large_body_is_spooled_to_a_file(http_server: RecordingServer) -> None:
+    """Beyond spool_bytes the body waits in a temporary file, so a large export does not sit in memory."""
+    large = b"[" + b",".join(b'{"n": %d}' % n for n in range(20_000)) + b"]"
+    http_server.script(Reply(200, large), Reply(200, PAYLOAD))
+    spooling = SourceFetcher(retries=0, spool_bytes=4096)
+    try:
+        fetched = spooling.get(http_server.url + "/big", timeout=5)
+        small = spooling.get(http_server.url + "/small", timeout=5)
+        # SpooledTemporaryFile tells whether it went to disk only by this attribute
+        assert fetched.payload._rolled  # type: ignore[union-attr]
+        assert not small.payload._rolled  # type: ignore[union-attr]
+        assert body(fetched) == large
+        assert body(small) == PAYLOAD
+        assert fetched.payload is not None and fetched.payload.closed
+    finally:
+        spooling.close()
 
 
 def test_timeout_is_a_fetch_error(fetcher: SourceFetcher, http_server: RecordingServer) -> None:

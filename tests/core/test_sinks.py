@@ -177,6 +177,35 @@ def test_deliver_drains_in_order_one_tenant_per_request(parts: Parts, http_serve
     assert parts.stored() == []
 
 
+def test_deliver_sends_the_stored_rows_joined_without_encoding_again(
+    parts: Parts, http_server: RecordingServer
+) -> None:
+    parts.sink.write("dortmund", "parking", [ent("a"), ent("b")])
+    parts.sink.write("dortmund", "parking", [ent("c")])
+    with closing(sqlite3.connect(parts.outbox_path)) as db:
+        bodies = [body for (body,) in db.execute("SELECT body FROM batches ORDER BY seq")]
+    http_server.responder = lambda _request: Reply(204)
+
+    parts.sink.deliver()
+
+    (request,) = http_server.requests
+    assert request.body == ("[" + ",".join(body[1:-1] for body in bodies) + "]").encode()
+    assert request.json() == [ent("a"), ent("b"), ent("c")]
+
+
+def test_rows_with_the_same_entity_go_in_separate_requests(parts: Parts, http_server: RecordingServer) -> None:
+    """Two readings of one entity in one request would be merged by Orion-LD (QuantumLeap sees one)."""
+    first, second = ent("a"), {**ent("a"), "name": {"type": "Property", "value": "later"}}
+    parts.sink.write("dortmund", "parking", [first])
+    parts.sink.write("dortmund", "parking", [second, ent("b")])
+    http_server.responder = lambda _request: Reply(204)
+
+    report = parts.sink.deliver()
+
+    assert [request.json() for request in http_server.requests] == [[first], [second, ent("b")]]
+    assert (report.delivered, report.pending) == (3, 0)
+
+
 def test_outage_keeps_rows_and_backs_off_until_forced(parts: Parts, http_server: RecordingServer) -> None:
     parts.sink.base_backoff = 60.0
     parts.sink.write("dortmund", "parking", [ent("a")])

@@ -218,3 +218,96 @@ def test_entity_problems_does_not_modify_the_entity() -> None:
     before = copy.deepcopy(entity)
     entity_problems(entity)
     assert entity == before
+
+
+# --- the fast paths (plain WGS84 points, scalar values, cached name and time checks) still fire ---
+
+
+NAN = float("nan")
+
+
+class _Floats(list[Any]):
+    """A list subclass: exact type tests miss it, the isinstance fallback must not."""
+
+
+class _Mapping(dict[str, Any]):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        [1.0, float("-inf")],
+        {"a": {"b": [float("nan")]}},
+        _Floats([float("nan")]),
+        _Mapping(x=float("inf")),
+    ],
+)
+def test_non_finite_values_are_found_wherever_they_are(value: Any) -> None:
+    entity = garage()
+    entity["extra"] = {"type": "Property", "value": value}
+    only(entity_problems(entity), "extra: NaN or Infinity")
+
+
+@pytest.mark.parametrize(
+    ("geometry", "needles"),
+    [
+        ({"type": "Point", "coordinates": [float("nan"), 51.0]}, ("NaN or Infinity",)),
+        ({"type": "Point", "coordinates": [float("nan"), 51.0]}, ("not WGS84",)),
+        ({"type": "Point", "coordinates": [7.0, 51.0], "bbox": [float("inf")]}, ("NaN or Infinity",)),
+        ({"type": "Point", "coordinates": [200.0, 51.0]}, ("not WGS84",)),
+        ({"type": "Point", "coordinates": [7.0, -91.0]}, ("not WGS84",)),
+        ({"type": "Point", "coordinates": [True, 51.0]}, ("no positions",)),
+        ({"type": "Point", "coordinates": (7.0, 51.0)}, ("no positions",)),
+        ({"type": "Point"}, ("no positions",)),
+        ({"type": "Polygon", "coordinates": [[[7.0, 51.0], [8.0, 51.0], [8.0, NAN], [7.0, 51.0]]]}, ("NaN",)),
+        ({"type": "Polygon", "coordinates": [[[7.0, 51.0], [8.0, 51.0], [8.0, NAN], [7.0, 51.0]]]}, ("not WGS84",)),
+        ({"type": "MultiPolygon", "coordinates": [[[[7.0, 51.0], [8.0, 51.0], [8.0, 95.0], [7.0, 51.0]]]]}, ("WGS84",)),
+        ({"type": "Polygon", "coordinates": [[]]}, ("no positions",)),
+        ({"type": "LineString", "coordinates": [[7.0, 51.0, float("inf")], [7.1, 51.1, 0.0]]}, ("NaN",)),
+    ],
+)
+def test_geometry_problems_are_found(geometry: dict[str, Any], needles: tuple[str, ...]) -> None:
+    problems = entity_problems(garage(location={"type": "GeoProperty", "value": geometry}))
+    only(problems, "location:", *needles)
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"type": "Point", "coordinates": [7, 51]},
+        {"type": "Point", "coordinates": [7.4653, 51.5136, 86.4]},
+        {"type": "Point", "coordinates": [-180.0, -90.0]},
+        {"type": "Point", "coordinates": [180.0, 90.0]},
+        {"type": "Point", "coordinates": [7, 51.5], "bbox": [7, 51.5, 7, 51.5]},
+        {"type": "Polygon", "coordinates": [[[7.0, 51.0], [8.0, 51.0], [8.0, 52.0], [7.0, 51.0]]]},
+        {"type": "Polygon", "coordinates": [[[7, 51], [8, 51], [8, 52], [7, 51]]]},
+        {
+            "type": "MultiPolygon",
+            "coordinates": [[[[7.0, 51.0, 1.0], [8.0, 51.0, 1.0], [8.0, 52.0, 1.0], [7.0, 51.0, 1.0]]]],
+        },
+    ],
+)
+def test_geometries_that_are_fine(geometry: dict[str, Any]) -> None:
+    """Structurally fine (the OffStreetParking profile itself wants a Point: its complaints are not counted)."""
+    problems = entity_problems(garage(location={"type": "GeoProperty", "value": geometry}))
+    assert [problem for problem in problems if "(profile " not in problem] == []
+
+
+def test_cached_checks_fire_every_time() -> None:
+    for _ in range(3):
+        entity = garage()
+        entity["free spots"] = prop(1)
+        entity["availableSpotNumber"] = {"type": "Property", "value": 100, "observedAt": "2026-11-22T10:00:00"}
+        problems = entity_problems(entity)
+        only(problems, "free spots: attribute name contains")
+        only(problems, "availableSpotNumber.observedAt")
+
+
+def test_a_lone_surrogate_in_a_text_value_is_a_problem_not_an_exception() -> None:
+    attributes = {"name": prop("Parkhaus \ud800 Mitte"), "location": geo_point(7.46, 51.51)}
+    entity = make_entity("OffStreetParking", "dortmund", "p1", attributes)
+    (problem,) = entity_problems(entity)
+    assert "not valid Unicode" in problem and "Parkhaus" in problem

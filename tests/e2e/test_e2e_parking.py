@@ -33,7 +33,10 @@ from e2e_support import (
 
 from adapters.core.adapter import discover_adapters
 from adapters.core.config import load_config
+from adapters.core.metrics import REGISTRY
+from adapters.core.normalize import CHUNK_RECORDS, REJECTION_KINDS
 from adapters.core.runner import Runtime
+from adapters.testing.fake_source import FakeSource, Fault, etag_of
 
 
 def _query(double: ArrivalWatchingDouble, tenant: str, **params: str) -> list[dict[str, object]]:
@@ -178,6 +181,7 @@ def test_unchanged_source_costs_one_304_and_no_upsert(
     adapters = discover_adapters()
     config = load_config(site.config, {n: a.section_schema() for n, a in adapters.items()}, environ={})
     runtime = Runtime(config, adapters)
+    rejected_before = {reason: _rejected(reason) for reason in REJECTION_KINDS}
     try:
         (first,), first_report = runtime.run_once()
         (second,), second_report = runtime.run_once()
@@ -198,6 +202,51 @@ def test_unchanged_source_costs_one_304_and_no_upsert(
     assert len(upserts(broker)) == 1
     assert len(broker.entities("dortmund")) == VALID_GARAGES
     assert len(read_ndjson(site.dead_letter)) == 1  # not rejected again on the 304
+    rejected = {reason: _rejected(reason) - before for reason, before in rejected_before.items()}
+    assert rejected == {reason: 1 if reason == "record_invalid" else 0 for reason in REJECTION_KINDS}  # no coordinates
+
+
+def _rejected(reason: str) -> float:
+    return REGISTRY.get_sample_value("dos_rejected_total", {"adapter": "parking", "reason": reason}) or 0.0
+
+
+def test_a_payload_cut_midway_fails_the_poll_after_writing_the_chunks_before_it(
+    broker: ArrivalWatchingDouble, site: Site
+) -> None:
+    """2,400 garages (the recorded 24, a hundred times with distinct ids), the first answer cut in half.
+
+    The chunks read before the cut are written (valid states), the poll fails and its ETag is not
+    remembered: the next poll reads the whole payload again, and only the one after that gets a 304.
+    """
+    garages: list[dict[str, object]] = []
+    for copy in range(100):
+        for record in json.loads(RECORDS_PAYLOAD.read_bytes())["results"]:
+            garages.append({**record, "id": f"{record['id']}-{copy}"})
+    document = json.dumps({"total_count": len(garages), "results": garages}, ensure_ascii=False).encode()
+    adapters = discover_adapters()
+    with FakeSource({RECORDS_PATH: document}) as portal:
+        portal.fail_next(RECORDS_PATH, Fault(truncate=True))
+        site.write_config(broker_url=broker.url, source_url=portal.url(RECORDS_PATH))
+        config = load_config(site.config, {n: a.section_schema() for n, a in adapters.items()}, environ={})
+        runtime = Runtime(config, adapters)
+        try:
+            (cut,), cut_report = runtime.run_once()
+            stored_after_cut = len(broker.entities("dortmund"))
+            (complete,), _ = runtime.run_once()
+            (unchanged,), _ = runtime.run_once()
+        finally:
+            runtime.close()
+        requests_seen = portal.requests
+
+    assert cut.error is not None and cut.error.startswith("not JSON"), cut.error
+    assert cut.records == 2 * CHUNK_RECORDS  # the chunk the cut fell into is not written
+    assert cut.entities == stored_after_cut == cut_report.delivered == 2 * CHUNK_RECORDS * VALID_GARAGES // RECORDS_IN
+    assert (complete.error, complete.records, complete.entities) == (None, 2400, 2300)
+    assert unchanged.not_modified
+    assert len(broker.entities("dortmund")) == 2300
+    assert [r.status for r in requests_seen] == [200, 200, 304]
+    assert "If-None-Match" not in requests_seen[1].headers
+    assert requests_seen[2].headers["If-None-Match"] == etag_of(document)
 
 
 def test_offline_run_without_broker_writes_valid_ndjson(site: Site, cli: Cli) -> None:

@@ -149,7 +149,7 @@ def test_a_failed_commit_is_retried_not_left_unacknowledged(mosquitto, client_id
 
     batcher = MicroBatcher(flush, max_messages=10, max_delay=0.01, retry_delay=0.05)
     intake = MqttIntake(
-        host="127.0.0.1", port=mosquitto.port, topics=["dos-e2e/retry/#"], client_id=client_id, submit=batcher.submit
+        host="127.0.0.1", port=mosquitto.port, topics=["dos-e2e/retry/#"], client_id=client_id, enqueue=batcher.enqueue
     )
     intake.start()
     try:

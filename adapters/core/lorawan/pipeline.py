@@ -22,6 +22,7 @@ from adapters.core.lorawan.registry import Device, DeviceRegistry
 from adapters.core.lorawan.state import DeviceMemory, UplinkState
 from adapters.core.lorawan.uplinks import PARSERS, Uplink, UplinkError
 from adapters.core.metrics import metrics
+from adapters.core.timecheck import time_problem
 
 __all__ = ["DeviceKind", "KindContext", "KindOutput", "Reading", "UplinkPipeline", "device_entity_id"]
 
@@ -117,13 +118,22 @@ class UplinkPipeline:
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per kind name, that kind's settings."""
     counters: Counter[str] = field(default_factory=Counter)
+    _outcome_metrics: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    """The labelled children of ``metrics.uplinks``: ``labels()`` takes a lock and a lookup per uplink."""
 
     def _count(self, outcome: str) -> None:
         self.counters[outcome] += 1
-        metrics.uplinks.labels(outcome=outcome).inc()
+        child = self._outcome_metrics.get(outcome)
+        if child is None:
+            child = self._outcome_metrics[outcome] = metrics.uplinks.labels(outcome=outcome)
+        child.inc()
 
-    def normalize(self, document: Any) -> list[Entity]:
-        """Entities of one uplink; [] for a duplicate or a repeat of an unknown device; RecordRejected otherwise."""
+    def normalize(self, document: Any, received_at: datetime | None = None) -> list[Entity]:
+        """Entities of one uplink; [] for a duplicate or a repeat of an unknown device; RecordRejected otherwise.
+
+        ``received_at`` (when we got it) bounds the network server's time: a far-future time would become
+        the device's newest state and turn every later uplink into "older than its current state".
+        """
         if not isinstance(document, Mapping):
             raise RecordRejected(f"uplink is {type(document).__name__}, expected a JSON object")
         try:
@@ -131,6 +141,9 @@ class UplinkPipeline:
         except UplinkError as error:
             self._count("malformed")
             raise RecordRejected(f"{self.network} uplink: {error}") from None
+        if received_at is not None and (problem := time_problem(uplink.received_at, received_at)):
+            self._count("malformed")
+            raise RecordRejected(f"{self.network} uplink of device {uplink.dev_eui}: {problem}")
         device = self.registry.get(uplink.dev_eui)
         if device is None:
             self._count("unknown_device")

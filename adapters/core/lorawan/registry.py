@@ -367,7 +367,7 @@ def _coordinate(limit: float) -> Callable[[str], float | None]:
 
 
 class DeviceRegistry:
-    """The devices by DevEUI; build it with :meth:`from_csv` or :meth:`from_rows`."""
+    """The devices by DevEUI; build it with :meth:`from_csv`, :meth:`from_bytes` or :meth:`from_rows`."""
 
     def __init__(self, devices: Iterable[Device]) -> None:
         self._devices: dict[str, Device] = {}
@@ -384,6 +384,11 @@ class DeviceRegistry:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise RegistryError([f"{origin}: cannot read: {exc.strerror or exc}"]) from None
+        return cls.from_bytes(data, origin)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str) -> DeviceRegistry:
+        """The registry CSV as read from ``origin`` (a path or a name); problems start with ``origin``."""
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

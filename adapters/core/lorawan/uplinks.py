@@ -43,6 +43,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
+from adapters.core.timecheck import time_problem
+
 __all__ = [
     "NETWORKS",
     "PARSERS",
@@ -225,9 +227,12 @@ def _timestamp(value: Any, path: str) -> datetime:
         if not zulu:
             offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (-1 if sign == "-" else 1)
         local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros, timezone(offset))
-        return local.astimezone(UTC)
+        moment = local.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise UplinkError(f"{path}: {_describe(text)} is not a valid date-time ({exc})") from None
+    if problem := time_problem(moment, None):  # a network server's clock gone wrong
+        raise UplinkError(f"{path}: {problem}")
+    return moment
 
 
 def _base64(value: Any, path: str) -> bytes:

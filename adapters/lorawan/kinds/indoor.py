@@ -31,13 +31,15 @@ in the IndoorEnvironmentObserved @context), with these three values; both limits
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapters.buildings.index import BuildingIndex, BuildingIndexError, load_building_index
 from adapters.core.adapter import RecordRejected
 from adapters.core.entities import Attribute, entity_id, geo_point, make_entity, prop, relationship, utc_iso
 from adapters.core.lorawan.pipeline import DeviceKind, KindContext, KindOutput, Reading, device_entity_id
 from adapters.core.lorawan.registry import Device
+
+if TYPE_CHECKING:
+    from adapters.buildings.index import BuildingIndex
 
 __all__ = ["AIR_QUALITY_LEVELS", "CO2_UNACCEPTABLE", "CO2_VENTILATE", "KIND", "air_quality_level"]
 
@@ -77,6 +79,8 @@ def _index(settings: Mapping[str, Any]) -> BuildingIndex | None:
     path = settings.get("buildings_file")
     if not path:
         return None
+    from adapters.buildings.index import BuildingIndexError, load_building_index  # shapely: only when configured
+
     try:
         return load_building_index(path)
     except BuildingIndexError as error:

@@ -51,11 +51,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import shapely
-from shapely import STRtree
-from shapely.geometry import Point, shape
+from typing import TYPE_CHECKING, Any
 
 from adapters.core.adapter import RecordRejected
 from adapters.core.entities import (
@@ -71,6 +67,9 @@ from adapters.core.entities import (
 )
 from adapters.core.lorawan.pipeline import DeviceKind, KindContext, KindOutput, Reading, device_entity_id
 from adapters.core.lorawan.registry import Device, DeviceRegistry
+
+if TYPE_CHECKING:
+    from shapely import STRtree
 
 __all__ = ["KIND", "SITE_TYPES", "Site", "Zone", "Zones", "ZonesError", "load_zones"]
 
@@ -106,6 +105,8 @@ class Zones:
 
     def zone_at(self, lon: float, lat: float) -> Zone | None:
         """The zone covering the point (border included); where several do, the smallest id."""
+        from shapely import Point  # shapely loads with the first zones file, not at every start
+
         hits = self._tree.query(Point(lon, lat), predicate="covered_by")
         return min((self.zones[int(i)] for i in hits), key=lambda zone: zone.id, default=None)
 
@@ -141,6 +142,9 @@ def _polygon(node: Any, where: str) -> list[list[list[float]]]:
 
 
 def _zone(feature: Any, where: str) -> Zone:
+    import shapely
+    from shapely.geometry import shape
+
     if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
         raise ZonesError(f"{where}: not a GeoJSON Feature")
     properties = feature.get("properties") or {}
@@ -176,6 +180,9 @@ def _zone(feature: Any, where: str) -> Zone:
 
 
 def _read_zones(path: str) -> Zones:
+    from shapely import STRtree
+    from shapely.geometry import shape
+
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
