@@ -3,7 +3,10 @@
 
 Prints ONE JSON object (or, with ``--markdown``, a table for docs/performance.md):
 
-* ``machine``      Python, CPU count, platform, date.
+* ``machine``      Python, CPU count, platform, date, and the garbage collector's setting: by default the
+                   one ``dos-adapters run`` and ``normalize`` set after start-up (tune_garbage_collector:
+                   import-time objects frozen, young threshold 10,000), so the in-process figures are
+                   those of the adapter process; ``--gc default`` keeps CPython's (700, 10, 10).
 * ``normalize``    normalize_payload of the parking source over a synthetic payload (the recorded
                    sample records replicated with distinct ids), one core; and the pieces called
                    directly: parse only, normalise without validation, validation only (and its
@@ -30,6 +33,7 @@ servers it started. The default run takes under three minutes; ``--quick`` about
 
     .venv/bin/python scripts/bench.py            # JSON on stdout
     .venv/bin/python scripts/bench.py --markdown # the table for docs/performance.md
+    .venv/bin/python scripts/bench.py --only normalize_kinds,process   # some sections only
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from typing import Any
 
 import requests
 
+from adapters.cli import tune_garbage_collector
 from adapters.core.adapter import Adapter, NormalizeContext, RecordRejected, Resources, SourceKind, discover_adapters
 from adapters.core.broker import BrokerClient, encode_entities, encoded_batches
 from adapters.core.config import load_config
@@ -124,6 +129,14 @@ def process_cpu_seconds(pid: int) -> float | None:
         return None
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+
+
+def gc_setting() -> str:
+    """The collector's setting as the figures were taken (``dos-adapters run`` sets it: tune_garbage_collector)."""
+    if not gc.isenabled():
+        return "off"
+    frozen = gc.get_freeze_count()
+    return f"thresholds {gc.get_threshold()}" + (f", {frozen:,} objects frozen" if frozen else ", nothing frozen")
 
 
 def machine() -> dict[str, Any]:
@@ -591,6 +604,7 @@ def bench_kind(run: KindRun, repeat: int) -> dict[str, Any]:
 def bench_kinds(records: int, uplinks: int, repeat: int, workdir: Path) -> dict[str, Any]:
     """normalize_payload of every installed source kind, per CPU second (best of ``repeat``)."""
     figures: dict[str, Any] = {"repeat": repeat, "timing": "process_time, best of runs, garbage collector on"}
+    figures["garbage_collector"] = gc_setting()
     for adapter in discover_adapters().values():
         for source in adapter.sources:
             kind_dir = workdir / source.name
@@ -1011,17 +1025,7 @@ def kind_rows(kinds: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 def markdown(results: dict[str, Any]) -> str:
     """The figures as a Markdown table (the one in docs/performance.md)."""
-    m, n, e, b, f, p = (
-        results["machine"],
-        results["normalize"],
-        results["encoding"],
-        results["sink_broker"],
-        results["sink_file"],
-        results["process"],
-    )
-    large, offline, startup = p["run_once_large_payload"], p["run_once_offline_sample"], p["startup_list"]
-    nv, vo, js = n["normalize_without_validation"], n["validation_only"], n["validation_json_schema_part"]
-    orjson = e.get("orjson")
+    m = results["machine"]
     rows = [
         ("machine", "Python, CPUs, platform", f"{m['python']}, {m['cpu_count']} x {m['cpu_model']}, {m['platform']}"),
         (
@@ -1029,6 +1033,35 @@ def markdown(results: dict[str, Any]) -> str:
             "date, load average at start / end",
             f"{m['date']}, {m['loadavg_1min_at_start']} / {m.get('loadavg_1min_at_end')}",
         ),
+        ("machine", "garbage collector in this process", m["garbage_collector"]),
+    ]
+    if "normalize" in results:
+        rows += _normalize_rows(results["normalize"])
+    if "normalize_kinds" in results:
+        rows += kind_rows(results["normalize_kinds"])
+    if "encoding" in results:
+        rows += _encoding_rows(results["encoding"])
+    if "sink_broker" in results:
+        rows += _broker_sink_rows(results["sink_broker"])
+    if "sink_file" in results:
+        f = results["sink_file"]
+        rows.append(
+            (
+                "file sink",
+                f"{f['entities']:,} entities, writes of {f['write_size']}",
+                f"**{f['entities_per_s']:,.0f} entities/s**",
+            )
+        )
+    if "process" in results:
+        rows += _process_rows(results["process"])
+    lines = ["| area | figure | value |", "|---|---|---|"]
+    lines += [f"| {area} | {figure} | {value} |" for area, figure, value in rows]
+    return "\n".join(lines)
+
+
+def _normalize_rows(n: dict[str, Any]) -> list[tuple[str, str, str]]:
+    nv, vo, js = n["normalize_without_validation"], n["validation_only"], n["validation_json_schema_part"]
+    return [
         (
             "normalize",
             "synthetic payload",
@@ -1062,7 +1095,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"{js['us_per_entity']} µs/entity",
         ),
         ("normalize", "validation share of normalize_payload", f"{n['validation_share_of_full']:.0%}"),
-        *kind_rows(results["normalize_kinds"]),
+    ]
+
+
+def _encoding_rows(e: dict[str, Any]) -> list[tuple[str, str, str]]:
+    orjson = e.get("orjson")
+    rows = [
         (
             "encoding",
             "json.dumps / json.loads per entity (batches of 100)",
@@ -1079,7 +1117,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"(dumps {orjson['dumps_speedup']} times faster)",
             )
         )
-    rows += [
+    return rows
+
+
+def _broker_sink_rows(b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
         (
             "broker sink",
             f"{b['entities']:,} entities, writes of {b['write_size']}, deliver after each",
@@ -1111,11 +1153,12 @@ def markdown(results: dict[str, Any]) -> str:
             "CPU: adapter side / broker double",
             f"{b['adapter_cpu_us_per_entity']} µs/entity ({b['adapter_cpu_seconds']} s) / {b['double_cpu_seconds']} s",
         ),
-        (
-            "file sink",
-            f"{f['entities']:,} entities, writes of {f['write_size']}",
-            f"**{f['entities_per_s']:,.0f} entities/s**",
-        ),
+    ]
+
+
+def _process_rows(p: dict[str, Any]) -> list[tuple[str, str, str]]:
+    large, offline, startup = p["run_once_large_payload"], p["run_once_offline_sample"], p["startup_list"]
+    return [
         ("process", "python -c pass (floor)", f"{p['python_baseline']['peak_rss_mib']} MiB peak RSS"),
         (
             "process",
@@ -1136,9 +1179,20 @@ def markdown(results: dict[str, Any]) -> str:
             f"{large.get('entities_per_s_end_to_end', 0):,.0f} entities/s incl. start-up",
         ),
     ]
-    lines = ["| area | figure | value |", "|---|---|---|"]
-    lines += [f"| {area} | {figure} | {value} |" for area, figure, value in rows]
-    return "\n".join(lines)
+
+
+SECTIONS = ("normalize", "normalize_kinds", "encoding", "broker_sink", "file_sink", "process")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    """``--only``'s value: known section names, comma-separated."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {', '.join(unknown) or '(none)'}; known: {', '.join(SECTIONS)}"
+        )
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1161,7 +1215,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--run-records", type=int, help="records served to the measured run (default 20000, quick 3000)"
     )
     parser.add_argument("--startup-runs", type=int, help="runs of 'dos-adapters list' (default 5, quick 3)")
+    parser.add_argument(
+        "--gc",
+        choices=("process", "default"),
+        default="process",
+        help="garbage collector: as the adapter process sets it (tune_garbage_collector, the default) or "
+        "CPython's defaults, for comparison",
+    )
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        metavar="SECTION[,SECTION]",
+        help=f"run only these sections, comma-separated (default: all): {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only)
     records = args.records or (5_000 if args.quick else 50_000)
     kind_records = args.kind_records or (300 if args.quick else 2_000)
     uplinks = args.uplinks or (300 if args.quick else 2_000)
@@ -1171,6 +1240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine()}
+    # After the imports, as ``dos-adapters run`` and ``normalize`` do it after theirs: what this process
+    # times in-process (normalize, normalize_kinds, the sinks' adapter side) runs under the same setting.
+    results["machine"]["garbage_collector"] = tune_garbage_collector() if args.gc == "process" else gc_setting()
     results["settings"] = {
         "quick": args.quick,
         "normalize_records": records,
@@ -1181,20 +1253,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run_records": run_records,
         "startup_runs": startup_runs,
     }
-    results["normalize"], normalised = bench_normalize(records)
-    entities = normalised[:sink_entities] if len(normalised) >= sink_entities else synthetic_entities(sink_entities)
+    results["settings"]["sections"] = list(only)
+    normalised: list[Entity] = []
+    if "normalize" in only:
+        results["normalize"], normalised = bench_normalize(records)
+    entities: list[Entity] = []
+    if only & {"encoding", "broker_sink", "file_sink"}:
+        enough = len(normalised) >= sink_entities
+        entities = normalised[:sink_entities] if enough else synthetic_entities(sink_entities)
     del normalised
-    results["encoding"] = bench_encoding(entities, args.write_size, broker_defaults())
+    if "encoding" in only:
+        results["encoding"] = bench_encoding(entities, args.write_size, broker_defaults())
     with tempfile.TemporaryDirectory(prefix="dos-bench-") as temp:
         workdir = Path(temp)
-        (workdir / "kinds").mkdir()
-        results["normalize_kinds"] = bench_kinds(kind_records, uplinks, 2, workdir / "kinds")
-        (workdir / "broker").mkdir()
-        (workdir / "file").mkdir()
-        (workdir / "process").mkdir()
-        results["sink_broker"] = bench_broker_sink(entities, args.write_size, workdir / "broker")
-        results["sink_file"] = bench_file_sink(entities, args.write_size, workdir / "file")
-        results["process"] = bench_process(run_records, startup_runs, workdir / "process")
+        if "normalize_kinds" in only:
+            (workdir / "kinds").mkdir()
+            results["normalize_kinds"] = bench_kinds(kind_records, uplinks, 2, workdir / "kinds")
+        if "broker_sink" in only:
+            (workdir / "broker").mkdir()
+            results["sink_broker"] = bench_broker_sink(entities, args.write_size, workdir / "broker")
+        if "file_sink" in only:
+            (workdir / "file").mkdir()
+            results["sink_file"] = bench_file_sink(entities, args.write_size, workdir / "file")
+        if "process" in only:
+            (workdir / "process").mkdir()
+            results["process"] = bench_process(run_records, startup_runs, workdir / "process")
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     if hasattr(os, "getloadavg"):
         results["machine"]["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)

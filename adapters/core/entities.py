@@ -92,9 +92,12 @@ def utc_iso(moment: datetime) -> str:
     last = _last_utc_iso
     if last[0] is moment:  # the attributes of one reading pass the very same datetime object
         return last[1]
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.tzinfo is UTC:  # already UTC (fromisoformat of "+00:00" or "Z"): nothing to convert
+        text = _utc_text(moment)
+    elif moment.tzinfo is None or moment.utcoffset() is None:
         raise EntityError(f"time {moment.isoformat()}: has no time zone")
-    text = _utc_text(moment.astimezone(UTC))
+    else:
+        text = _utc_text(moment.astimezone(UTC))
     _last_utc_iso = (moment, text)  # one tuple, swapped whole: safe to read from another thread
     return text
 
@@ -142,8 +145,10 @@ def relationship(object_id: str, *, observed_at: datetime | None = None) -> Attr
 
 def geo_point(lon: float, lat: float) -> Attribute:
     """WGS84 Point in GeoJSON order [lon, lat]."""
-    _check_degrees("longitude", lon, 180.0)
-    _check_degrees("latitude", lat, 90.0)
+    # Two floats in range (NaN compares False) is the usual case, checked in one expression.
+    if not (type(lon) is float and type(lat) is float and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        _check_degrees("longitude", lon, 180.0)
+        _check_degrees("latitude", lat, 90.0)
     return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [float(lon), float(lat)]}}
 
 
@@ -170,9 +175,8 @@ def make_entity(
 ) -> Entity:
     """Assemble an entity; attribute order is kept so output stays byte-for-byte deterministic."""
     entity: Entity = {"id": entity_id(entity_type, tenant, source_id), "type": entity_type}
-    reserved = _RESERVED_NAMES.intersection(attributes)
-    if reserved:
-        name = next(name for name in attributes if name in reserved)  # the first one, as in the mapping
+    if "id" in attributes or "type" in attributes or "@context" in attributes:  # three lookups, not a walk
+        name = next(name for name in attributes if name in _RESERVED_NAMES)  # the first one, as in the mapping
         raise EntityError(f"attribute name {name!r} is reserved by NGSI-LD")
     entity.update(attributes)
     if context:

@@ -76,6 +76,7 @@ class MicroBatcher:
         self._flush = flush
         self._max_messages = max_messages
         self._max_delay = max_delay
+        self._idle_close: float | None = None
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._queue: queue.Queue[tuple[Message, Done] | None] = queue.Queue(max_pending or max_messages)
@@ -106,6 +107,16 @@ class MicroBatcher:
         self.enqueue(message, done)
         return future
 
+    def close_when_idle(self, seconds: float) -> None:
+        """Close a batch also once no message came for ``seconds``, not only at ``max_delay``.
+
+        For senders that wait for their answer before they send again (webhook requests): once every
+        open request is in the batch, no further message can come until the batch is committed, so
+        waiting out ``max_delay`` would only add to every request's time and cap the rate at
+        (senders / max_delay).
+        """
+        self._idle_close = seconds
+
     def close(self) -> None:
         """Commit what is queued (one more try if commits are failing), then stop."""
         with self._submit_lock:
@@ -124,8 +135,11 @@ class MicroBatcher:
             batch = [first]
             deadline = time.monotonic() + self._max_delay
             while len(batch) < self._max_messages:
+                timeout = max(0.0, deadline - time.monotonic())
+                if self._idle_close is not None:
+                    timeout = min(timeout, self._idle_close)
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     break
                 if item is None:
@@ -343,6 +357,9 @@ class _WebhookHandler(BaseHTTPRequestHandler):
 
 class _WebhookServer(ThreadingHTTPServer):
     daemon_threads = True
+    # A network server opens many connections at once after a pause; socketserver's backlog of 5
+    # would drop their SYNs, and each dropped one waits a second for the kernel to resend it.
+    request_queue_size = 128
     intake: WebhookIntake
 
 

@@ -55,31 +55,34 @@ class NormalizeResult:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _label(source: SourceKind, index: int, record: RawRecord) -> str:
+def _label(source: SourceKind, prefix: str, index: int, record: RawRecord) -> str:
+    """Written only for a rejection: most records never need it, and it costs a repr or two."""
     try:
-        return f"record {index} ({source.record_label(record)})"
+        return f"{prefix}record {index} ({source.record_label(record)})"
     except Exception:  # a label must never hide the real problem
-        return f"record {index}"
+        return f"{prefix}record {index}"
 
 
 def _normalize_record(
-    source: SourceKind, record: RawRecord, context: NormalizeContext, where: str, result: NormalizeResult
+    source: SourceKind, record: RawRecord, context: NormalizeContext, prefix: str, index: int, result: NormalizeResult
 ) -> None:
     try:
         entities = source.normalize(record, context)
     except (RecordRejected, EntityError) as rejected:
-        result.rejections.append(Rejection(where, str(rejected), record))
+        result.rejections.append(Rejection(_label(source, prefix, index, record), str(rejected), record))
         entities = rejected.partial if isinstance(rejected, RecordRejected) else []
     except Exception as error:  # a bug must cost one record, not the whole run
-        log.exception("%s: normaliser failed", where)
+        label = _label(source, prefix, index, record)
+        log.exception("%s: normaliser failed", label)
         result.rejections.append(
-            Rejection(where, f"internal error in {source.name}: {error!r}", record, kind="normaliser_error")
+            Rejection(label, f"internal error in {source.name}: {error!r}", record, kind="normaliser_error")
         )
         return
     for entity in entities:
         problems = entity_problems(entity)
         if problems:
-            result.rejections.append(Rejection(where, "; ".join(problems), record, kind="entity_invalid"))
+            label = _label(source, prefix, index, record)
+            result.rejections.append(Rejection(label, "; ".join(problems), record, kind="entity_invalid"))
         else:
             result.entities.append(entity)
 
@@ -104,7 +107,7 @@ def normalize_chunks(
         chunk = NormalizeResult(records=len(batch))
         for record in batch:
             index += 1
-            _normalize_record(source, record, context, prefix + _label(source, index, record), chunk)
+            _normalize_record(source, record, context, prefix, index, chunk)
         del batch  # while the caller writes the chunk, only its rejected records need to stay alive
         yield chunk
 

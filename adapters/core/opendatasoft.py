@@ -1,10 +1,13 @@
 """Opendatasoft portals (open-data.dortmund.de and many German cities): the two JSON shapes they serve.
 
-The records are read one at a time, so an export of any size costs the memory of a window of its
-text and one record, not of the document. Each record is decoded by ``json``'s own scanner
-(``raw_decode``), so it reads exactly as ``json.loads`` would read it; only the skeleton around the
-records (``{"total_count": ..., "results": [`` ... ``]}`` or ``[`` ... ``]``) is walked here. What
-differs from ``json.loads`` on the whole document: bytes that are not valid UTF-8/16/32 are refused
+The records are read a window at a time, so an export of any size costs the memory of a window of
+its text and the records in it, not of the document. The whole records a window holds are decoded
+by one ``orjson.loads`` call (a third of the time of ``json``); whatever orjson refuses or might read
+differently from ``json.loads`` (NaN, Infinity, integers of 19 digits or more, lone surrogate escapes,
+broken JSON) is decoded record by record by ``json``'s own scanner (``raw_decode``), which also writes
+every error message. So a record reads exactly as ``json.loads`` would read it; only the skeleton
+around the records (``{"total_count": ..., "results": [`` ... ``]}`` or ``[`` ... ``]``) is walked
+here. What differs from ``json.loads`` on the whole document: bytes that are not valid UTF-8/16/32 are refused
 (``json.loads`` lets encoded surrogates pass), a lone UTF-16 surrogate escape (``"\\ud800"``) reads as
 U+FFFD (as :mod:`adapters.core.jsonpayload` reads it), and of a repeated top-level ``results`` key
 the first counts.
@@ -18,6 +21,8 @@ import re
 from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any
 
+import orjson
+
 from adapters.core.adapter import Payload, PayloadError, payload_stream
 
 __all__ = ["iter_records"]
@@ -30,6 +35,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 READ_BYTES = 64 * 1024
 _NEAR_END = 32
 """A decoding error this close to the end of the window may only mean the value goes on beyond it."""
+_AFTER_OBJECT_ITEM = re.compile(r"[ \t\n\r]*(?:,[ \t\n\r]*\{|\])")
+"""What follows an object that is an array item: another object item, or the array's end."""
+_DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+_NINETEEN_DIGITS = b"0" * 19
+"""orjson reads integers beyond 64 bits as floats where json keeps them (and refuses over 4300 digits);
+every such integer has 19 digits or more. Found by translate + find, ten times faster than a regex."""
 
 
 def iter_records(payload: Payload) -> Iterator[Any]:
@@ -66,7 +77,7 @@ def _array(text: _Text) -> Iterator[Any]:
         text.pos += 1
         return
     while True:
-        yield text.value()
+        yield from text.items()
         if text.delimiter("]"):
             return
 
@@ -104,6 +115,8 @@ class _Text:
         self._dropped = 0
         self.text = ""
         self.pos = 0
+        self._json_until = 0
+        """Up to here (a position in the whole text) json alone reads the items: orjson refused or may misread them."""
         self._decode(head)
 
     def _decode(self, data: bytes) -> None:
@@ -143,6 +156,38 @@ class _Text:
             raise self.error(f"Expecting ',' or {closing!r}")
         self.pos += 1
         return char == closing
+
+    def items(self) -> list[Any]:
+        """The next array items: every whole one up to the window's last object item, in one orjson call.
+
+        Objects delimit themselves, so when ``[`` + the text up to an object's ``}`` + ``]`` reads as an
+        array, its items are exactly the document's items. Where orjson refuses them, json reads the
+        same text item by item (one wasted orjson call per window at worst).
+        """
+        if self.peek() == "{" and self._dropped + self.pos >= self._json_until:
+            end = self._last_object_item_end()
+            if end < 0 and self._read():
+                end = self._last_object_item_end()
+            if end >= 0:
+                items = f"[{self.text[self.pos : end]}]".encode()
+                if items.translate(_DIGITS_AS_ZEROS).find(_NINETEEN_DIGITS) < 0:
+                    try:
+                        records: list[Any] = orjson.loads(items)
+                    except orjson.JSONDecodeError:
+                        pass
+                    else:
+                        self.pos = end
+                        return records
+                self._json_until = self._dropped + end
+        return [self.value()]
+
+    def _last_object_item_end(self) -> int:
+        """The position after the window's last ``}`` that ends an object array item; -1 if none."""
+        end = len(self.text)
+        while (end := self.text.rfind("}", self.pos, end)) >= 0:
+            if _AFTER_OBJECT_ITEM.match(self.text, end + 1):
+                return end + 1
+        return -1
 
     def value(self) -> Any:
         """The next JSON value, read as json.loads reads it."""

@@ -1,8 +1,10 @@
 """Durable outbox: every entity is committed here before the broker sees it (write-ahead).
 
 SQLite in WAL mode with ``synchronous=FULL``: a committed row survives ``kill -9`` and power loss.
-Rows are delivered strictly in ``seq`` order; what the broker did not take goes back into the
-position of the first row of the attempt, so nothing overtakes it.
+Each tenant's rows are delivered strictly in ``seq`` order; what the broker did not take goes back
+into the position of the first row of the attempt, so nothing of that tenant overtakes it. Tenants
+are independent of each other (separate stores in the broker), so one tenant's rows never wait for
+another's: a backlog in which two tenants alternate still drains in few large requests.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS batches (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+CREATE INDEX IF NOT EXISTS batches_by_tenant ON batches (tenant, seq);
 """
 
 
@@ -115,22 +118,38 @@ class Outbox:
         )
 
     def head(self, max_entities: int, max_bytes: int) -> list[OutboxRow]:
-        """The oldest rows of one tenant that fit together into one request (at least one row)."""
+        """The rows of the next request (at least one row): the oldest row, then the later rows of its
+        tenant, in order, as long as they fit and name no entity already in the request.
+
+        Rows of other tenants in between are passed over, not waited for: they go in a request of their
+        own. Within the tenant nothing is skipped, so its order holds; and one request carries at most
+        one state per entity (Orion-LD would merge the others into one notification).
+        """
         rows: list[OutboxRow] = []
+        ids: set[Any] = set()
         total_entities = 0
         total_bytes = 2
         with self._lock:
+            oldest = self._db.execute("SELECT tenant FROM batches ORDER BY seq LIMIT 1").fetchone()
+            if oldest is None:
+                return rows
+            (tenant,) = oldest
             cursor = self._db.execute(
-                "SELECT seq, tenant, source, entity_count, body, attempts FROM batches ORDER BY seq LIMIT 1000"
+                "SELECT seq, source, entity_count, body, attempts FROM batches"
+                " WHERE tenant = ? ORDER BY seq LIMIT 1000",
+                (tenant,),
             )
-            for seq, tenant, source, count, body, attempts in cursor:
+            for seq, source, count, body, attempts in cursor:
                 size = len(body.encode("utf-8"))  # the limit is in bytes; umlauts take two
-                if rows and (
-                    tenant != rows[0].tenant or total_entities + count > max_entities or total_bytes + size > max_bytes
-                ):
+                if rows and (total_entities + count > max_entities or total_bytes + size > max_bytes):
                     break
                 # orjson reads integers beyond 64 bits as floats (json keeps them): no sensor value comes near.
-                rows.append(OutboxRow(seq, tenant, source, orjson.loads(body), attempts, body))
+                entities = orjson.loads(body)
+                row_ids = {entity.get("id") for entity in entities}
+                if rows and not ids.isdisjoint(row_ids):
+                    break
+                rows.append(OutboxRow(seq, tenant, source, entities, attempts, body))
+                ids |= row_ids
                 total_entities += count
                 total_bytes += size
             cursor.close()

@@ -25,6 +25,9 @@ __all__ = ["Deliverer", "PushCounters", "PushService"]
 
 log = logging.getLogger("dos_adapters.push")
 
+WEBHOOK_IDLE_CLOSE = 0.01
+"""Seconds without a new webhook request after which a batch is committed (see ``MicroBatcher.close_when_idle``)."""
+
 
 class Deliverer:
     """Drains the sink's outbox in the background; ``wake`` after a commit for low latency."""
@@ -113,6 +116,10 @@ class PushService:
         return intake
 
     def start(self) -> None:
+        if self.intakes and all(isinstance(intake, WebhookIntake) for intake in self.intakes):
+            # Webhook senders wait for their 202 before they send more; an MQTT stream does not, and
+            # with one it keeps the full batch_max_delay, which is what keeps its commits large.
+            self.batcher.close_when_idle(WEBHOOK_IDLE_CLOSE)
         for intake in self.intakes:
             intake.start()
 

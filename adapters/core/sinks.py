@@ -204,9 +204,11 @@ class BrokerSink:
                 report.delivered += len(result.delivered)
                 metrics.broker_requests.inc(result.requests)
                 metrics.delivered.inc(len(result.delivered))
+                # A request may join rows of several adapters of one tenant; each id is in it once.
+                source_of = {entity.get("id"): row.source for row in rows for entity in row.entities}
                 for entity, problem in result.rejected:
                     self.dead_letter.reject(
-                        adapter=rows[0].source,
+                        adapter=source_of[entity.get("id")],
                         source="broker",
                         tenant=tenant,
                         entity=entity,

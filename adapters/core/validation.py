@@ -186,28 +186,38 @@ def _check_attribute(name: str, attribute: Any, problems: list[str]) -> Any:
         return attribute
     kind = attribute.get("type")
     value = attribute.get("value")
-    key_value = attribute.get("object") if kind == "Relationship" else value
-    if _name_refused(name):
-        problems.append(f"{name}: attribute name contains a character Orion-LD refuses")
-        return key_value
-    if kind not in ATTRIBUTE_TYPES:
-        problems.append(f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)")
-        return key_value
-    if name in GEOMETRY_NAMES and kind != "GeoProperty":
-        problems.append(f"{name}: must be a GeoProperty")
-    if kind == "Property" and value is None:
-        problems.append(f"{name}: Property without a value")
-    if kind == "GeoProperty":
-        if not _is_plain_wgs84_geometry(value):
-            if _has_non_finite(value):
-                problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
-            problems += _geometry_problems(name, value)
-    elif type(value) not in _SCALARS and _has_non_finite(value):
-        problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
-    if kind == "Relationship":
-        target = attribute.get("object")
-        if not (isinstance(target, str) and ENTITY_ID.match(target)):
-            problems.append(f"{name}: Relationship object must be one entity id, got {target!r}")
+    if kind == "Property":  # most attributes: the checks of the general branch that apply, in its order
+        if _name_refused(name):
+            problems.append(f"{name}: attribute name contains a character Orion-LD refuses")
+            return value
+        if name in GEOMETRY_NAMES:
+            problems.append(f"{name}: must be a GeoProperty")
+        if value is None:
+            problems.append(f"{name}: Property without a value")
+        elif type(value) not in _SCALARS and _has_non_finite(value):
+            problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
+        key_value = value
+    else:
+        key_value = attribute.get("object") if kind == "Relationship" else value
+        if _name_refused(name):
+            problems.append(f"{name}: attribute name contains a character Orion-LD refuses")
+            return key_value
+        if kind not in ATTRIBUTE_TYPES:
+            problems.append(f"{name}: not an NGSI-LD attribute object (Property, GeoProperty, Relationship, ...)")
+            return key_value
+        if name in GEOMETRY_NAMES and kind != "GeoProperty":
+            problems.append(f"{name}: must be a GeoProperty")
+        if kind == "GeoProperty":
+            if not _is_plain_wgs84_geometry(value):
+                if _has_non_finite(value):
+                    problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
+                problems += _geometry_problems(name, value)
+        elif type(value) not in _SCALARS and _has_non_finite(value):
+            problems.append(f"{name}: NaN or Infinity is not JSON; the broker would refuse the whole batch")
+        if kind == "Relationship":
+            target = attribute.get("object")
+            if not (isinstance(target, str) and ENTITY_ID.match(target)):
+                problems.append(f"{name}: Relationship object must be one entity id, got {target!r}")
     observed_at = attribute.get("observedAt")
     if observed_at is not None and not (isinstance(observed_at, str) and _is_utc_time(observed_at)):
         problems.append(f"{name}.observedAt: must be UTC ISO 8601 ending in Z, got {observed_at!r}")

@@ -109,7 +109,11 @@ def _whole_number(record: RawRecord, key: str) -> int | None:
 
 def _location(record: RawRecord, settings: Mapping[str, Any]) -> Attribute:
     point = record.get("geo_point_2d")
-    if isinstance(point, Mapping) and point.get("lon") is not None and point.get("lat") is not None:
+    if (
+        (type(point) is dict or isinstance(point, Mapping))
+        and point.get("lon") is not None
+        and point.get("lat") is not None
+    ):
         try:
             lon, lat = float(point["lon"]), float(point["lat"])
         except (TypeError, ValueError):
@@ -125,27 +129,29 @@ def _location(record: RawRecord, settings: Mapping[str, Any]) -> Attribute:
 
 def _opening_hours(record: RawRecord) -> str | None:
     """schema.org openingHours, e.g. ``Mo-Fr 06:00-22:00, Sa 08:00-20:00``; None when the feed has none."""
-    texts: list[str] = []
-    for keys in _DAY_KEYS:
-        for key in keys:  # the first spelling that holds text
-            value = record.get(key)
-            if isinstance(value, str):
-                texts.append(value)
-                break
-        else:
-            texts.append("")
-    return _opening_hours_text(tuple(texts))
+    days = list(map(record.get, _DAY_KEYS))
+    for index, spellings in _OTHER_SPELLINGS:
+        if type(days[index]) is not str:
+            days[index] = next((text for key in spellings if isinstance(text := record.get(key), str)), None)
+    try:
+        return _opening_hours_text(tuple(days))
+    except TypeError:  # a list or an object where the hours belong: no hours that day
+        return _opening_hours_text(tuple(day if isinstance(day, str) else None for day in days))
 
 
-_DAY_KEYS = tuple(WEEKDAY_ALIASES.get(key, (key,)) for key, _ in WEEKDAYS)
+_DAY_KEYS = tuple(key for key, _ in WEEKDAYS)
+_OTHER_SPELLINGS = tuple(
+    (index, aliases[1:]) for index, key in enumerate(_DAY_KEYS) if len(aliases := WEEKDAY_ALIASES.get(key, (key,))) > 1
+)
 
 
 @lru_cache(maxsize=512)
-def _opening_hours_text(day_texts: tuple[str, ...]) -> str | None:
-    """Cached: garages share a handful of schedules, and building the text costs ~10 µs."""
+def _opening_hours_text(day_texts: tuple[Any, ...]) -> str | None:
+    """Cached: garages share a handful of schedules, and building the text costs ~10 µs. A day whose
+    value is not text has no hours."""
     spans: list[tuple[int, int, str]] = []  # (first day, last day, hours), days as WEEKDAYS indexes
     for index, value in enumerate(day_texts):
-        hours = value.replace(" ", "")
+        hours = value.replace(" ", "") if isinstance(value, str) else ""
         if not hours or hours == "-":
             continue
         if spans and spans[-1][2] == hours and spans[-1][1] == index - 1:
@@ -162,17 +168,15 @@ def _opening_hours_text(day_texts: tuple[str, ...]) -> str | None:
 class _Counts(NamedTuple):  # a NamedTuple: built per record, three times cheaper than a frozen dataclass
     total: int
     available: int
-
-    @property
-    def occupancy(self) -> float:
-        return round((self.total - self.available) / self.total, 4)
+    occupancy: float
 
 
 def _counts(record: RawRecord, capacity: int | None, observed_at: datetime | None) -> _Counts | None:
     free = _whole_number(record, "frei")
     if capacity is None or capacity < 1 or free is None or observed_at is None:
         return None
-    return _Counts(capacity, min(max(free, 0), capacity))
+    available = min(max(free, 0), capacity)
+    return _Counts(capacity, available, round((capacity - available) / capacity, 4))
 
 
 def _status(state: str, counts: _Counts | None, almost_full: float) -> list[str]:
@@ -189,7 +193,7 @@ def _status(state: str, counts: _Counts | None, almost_full: float) -> list[str]
 
 
 def normalize_record(record: RawRecord, context: NormalizeContext) -> list[Entity]:
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):  # JSON gives dicts; the ABC test is slower
         raise RecordRejected(f"record is {type(record).__name__}, expected a JSON object")
     source_id = record.get("id")
     if source_id in (None, ""):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from adapters.core.intake import Message, MicroBatcher
 
 
@@ -65,3 +67,30 @@ def test_a_batch_that_cannot_be_committed_on_close_reports_the_error_to_each_mes
     assert started.wait(5)
     batcher.close()
     assert [type(report) for report in reports] == [OSError, OSError]
+
+
+def test_close_when_idle_commits_waiting_senders_without_waiting_out_max_delay() -> None:
+    """Webhook senders wait for their answer: with every open request in the batch, none comes before
+    the commit, so the batch is committed after the idle time, not after ``max_delay`` (here 60 s)."""
+    committed: list[list[bytes]] = []
+    batcher = MicroBatcher(lambda messages: committed.append([m.payload for m in messages]), max_delay=60.0)
+    batcher.close_when_idle(0.01)
+    try:
+        answers = [batcher.submit(_message(number)) for number in range(3)]
+        for answer in answers:
+            assert answer.result(timeout=10) is None  # long before max_delay
+    finally:
+        batcher.close()
+    assert [payload for batch in committed for payload in batch] == [b"0", b"1", b"2"]
+
+
+def test_without_close_when_idle_a_batch_waits_for_max_delay() -> None:
+    """The MQTT default: a stream keeps coming, so waiting gathers large commits."""
+    batcher = MicroBatcher(lambda messages: None, max_delay=60.0)
+    try:
+        answer = batcher.submit(_message(1))
+        with pytest.raises(TimeoutError):
+            answer.result(timeout=0.3)
+    finally:
+        batcher.close()  # commits what is queued
+    assert answer.result(timeout=5) is None

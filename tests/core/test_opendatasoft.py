@@ -93,6 +93,27 @@ def test_a_lone_surrogate_escape_reads_as_the_replacement_character() -> None:
     assert list(iter_records(payload)) == [{"name": "a\ufffdb", "\ufffd": ["\U0001f600", "\ufffd"]}]
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'{"a": NaN, "b": -Infinity, "c": 1e400}',
+        b'{"big": 123456789012345678901234567890, "neg": -9223372036854775809, "u64": 18446744073709551616}',
+        b'{"lone": "a\\ud800b", "pair": "\\ud83d\\ude00"}',
+        b'{"nested": [{"x": 1}, {"y": [{"z": {}}]}], "s": "}, {", "t": "}]"}',
+        b'{"dup": 1, "other": 2, "dup": 3}',
+        b"[1, 2.5, -0.0, 1.5e-7]",
+    ],
+    ids=["nan-infinity", "beyond-64-bits", "surrogates", "braces-and-nesting", "duplicate-key", "not-an-object"],
+)
+def test_odd_records_among_plain_ones_read_as_json_loads_reads_them(odd: bytes, window: int) -> None:
+    """A window's records are read in one go where that gives the same values: never around these."""
+    plain = [json.dumps({"id": str(n), "frei": n, "geo": {"lon": 7.5, "lat": 51.5}}).encode() for n in range(30)]
+    for records in ([*plain[:15], odd, *plain[15:]], [odd, *plain], [*plain, odd]):
+        payload = b'{"total_count": 31, "results": [' + b", ".join(records) + b"]}"
+        expected = whole(payload.replace(rb"\ud800", rb"\ufffd"))  # a lone surrogate reads as U+FFFD
+        assert repr(list(iter_records(payload))) == repr(expected)  # repr: NaN is NaN, 1.0 is not 1
+
+
 def test_the_error_names_the_character_in_the_whole_payload(window: int) -> None:
     payload = b'{"total_count": 1, "results": [{"id": 1}, {"id": 2,}]}'
     with pytest.raises(PayloadError, match=f"at character {payload.index(b',}') + 1}"):
@@ -100,7 +121,12 @@ def test_the_error_names_the_character_in_the_whole_payload(window: int) -> None
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 2, max_value=2**64 + 2)
+    | st.floats(allow_nan=False)
+    | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
     max_leaves=20,
 )
@@ -112,7 +138,7 @@ json_values = st.recursive(
     explore=st.booleans(),
     indent=st.sampled_from([None, 1]),
     ascii_only=st.booleans(),
-    read_bytes=st.integers(min_value=1, max_value=40),
+    read_bytes=st.integers(min_value=1, max_value=40) | st.just(64 * 1024),
     cut=st.none() | st.floats(min_value=0, max_value=1),
 )
 def test_agrees_with_json_loads_on_any_document_and_any_cut(

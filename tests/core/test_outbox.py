@@ -1,4 +1,4 @@
-"""adapters.core.outbox: write-ahead durability, strict order, one tenant per head, all-or-nothing writes."""
+"""adapters.core.outbox: write-ahead durability, strict order per tenant, one tenant per head, all-or-nothing writes."""
 
 from __future__ import annotations
 
@@ -72,22 +72,45 @@ def test_empty_batches_are_not_stored(outbox: Outbox) -> None:
     assert [names(row.entities) for row in outbox.head(1000, 1_000_000)] == [["a"]]
 
 
-def test_head_never_mixes_tenants(outbox: Outbox) -> None:
+def test_head_never_mixes_tenants_and_passes_over_other_tenants_rows(outbox: Outbox) -> None:
     outbox.append("dortmund", "parking", [[ent("a")], [ent("b")]])
     outbox.append("unna", "parking", [[ent("c")]])
     outbox.append("dortmund", "parking", [[ent("d")]])
+    outbox.append("unna", "parking", [[ent("e")]])
 
+    # The oldest row's tenant first, with all its later rows: unna's row in between does not split it.
     first = outbox.head(1000, 1_000_000)
-    assert [row.tenant for row in first] == ["dortmund", "dortmund"]
-    assert [names(row.entities) for row in first] == [["a"], ["b"]]
+    assert [(row.tenant, names(row.entities)) for row in first] == [
+        ("dortmund", ["a"]),
+        ("dortmund", ["b"]),
+        ("dortmund", ["d"]),
+    ]
     outbox.settle(first, [], None)
 
     second = outbox.head(1000, 1_000_000)
-    assert [(row.tenant, names(row.entities)) for row in second] == [("unna", ["c"])]
+    assert [(row.tenant, names(row.entities)) for row in second] == [("unna", ["c"]), ("unna", ["e"])]
     outbox.settle(second, [], None)
+    assert outbox.head(1000, 1_000_000) == []
 
-    # the later dortmund row did not overtake unna, and comes last
-    assert [(row.tenant, names(row.entities)) for row in outbox.head(1000, 1_000_000)] == [("dortmund", ["d"])]
+
+def test_head_stops_at_a_row_naming_an_entity_already_in_the_request(outbox: Outbox) -> None:
+    """One state per entity per request, and nothing of the tenant after that row may go ahead of it."""
+    outbox.append("dortmund", "s", [[ent("a"), ent("b")]])
+    outbox.append("unna", "s", [[ent("a")]])  # another tenant's entity of the same name: no conflict
+    outbox.append("dortmund", "s", [[ent("c")], [ent("a")], [ent("d")]])
+    assert [names(row.entities) for row in outbox.head(1000, 1_000_000)] == [["a", "b"], ["c"]]
+
+
+def test_pending_rows_keep_their_tenants_place_while_another_tenant_drains(outbox: Outbox) -> None:
+    outbox.append("dortmund", "s", [[ent("a")]])
+    outbox.append("unna", "s", [[ent("u1")]])
+    outbox.append("dortmund", "s", [[ent("b")]])
+    rows = outbox.head(1000, 1_000_000)
+    outbox.settle(rows, [ent("b")], "503")  # a delivered, b still pending
+    after = outbox.head(1000, 1_000_000)
+    assert [(row.tenant, names(row.entities)) for row in after] == [("dortmund", ["b"])]  # still the oldest
+    outbox.settle(after, [], None)
+    assert [(row.tenant, names(row.entities)) for row in outbox.head(1000, 1_000_000)] == [("unna", ["u1"])]
 
 
 def test_head_respects_the_entity_limit(outbox: Outbox) -> None:

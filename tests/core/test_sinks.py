@@ -167,13 +167,50 @@ def test_deliver_drains_in_order_one_tenant_per_request(parts: Parts, http_serve
     report = parts.sink.deliver()
 
     tenants = [request.headers["ngsild-tenant"] for request in http_server.requests]
-    assert tenants == ["dortmund", "unna", "dortmund"]
+    assert tenants == ["dortmund", "unna"]  # the oldest row's tenant first; d does not wait for unna
     assert sent_ids(http_server) == [
-        [ent("a")["id"], ent("b")["id"]],
+        [ent("a")["id"], ent("b")["id"], ent("d")["id"]],
         [ent("c", "unna")["id"]],
-        [ent("d")["id"]],
     ]
-    assert (report.delivered, report.requests, report.pending) == (4, 3, 0)
+    assert (report.delivered, report.requests, report.pending) == (4, 2, 0)
+    assert parts.stored() == []
+
+
+def test_an_interleaved_two_tenant_backlog_drains_in_few_requests_in_order_per_tenant(
+    parts: Parts, http_server: RecordingServer
+) -> None:
+    """After an outage the outbox holds small rows of two tenants in turn (one micro-batch each): they
+    drain in requests as large as "one state per entity" allows, each tenant's states in their order."""
+    bins = 25
+    written: dict[str, list[tuple[str, int]]] = {"dortmund": [], "schwerte": []}
+    for reading in range(12):  # 12 states of each of 25 bins per tenant, two bins per row, tenants alternating
+        for first in range(0, bins, 2):
+            for tenant in written:
+                row = []
+                for number in range(first, min(first + 2, bins)):
+                    entity = ent(f"bin-{number}", tenant)
+                    entity["reading"] = {"type": "Property", "value": reading}
+                    row.append(entity)
+                    written[tenant].append((entity["id"], reading))
+                parts.sink.write(tenant, "lorawan", row)
+    rows_written = parts.sink.outbox.status().batches
+    http_server.responder = lambda _request: Reply(204)
+
+    report = parts.sink.deliver()
+
+    received: dict[str, list[tuple[str, int]]] = {"dortmund": [], "schwerte": []}
+    for request in http_server.requests:
+        entities = request.json()
+        ids = [entity["id"] for entity in entities]
+        assert len(ids) == len(set(ids))  # one state per entity per request
+        tenant = request.headers["ngsild-tenant"]
+        assert all(f":{tenant}:" in entity_id for entity_id in ids)  # one tenant per request
+        received[tenant].extend((entity["id"], entity["reading"]["value"]) for entity in entities)
+    assert received == written  # nothing lost, repeated or reordered within a tenant
+    assert (report.delivered, report.pending) == (600, 0)
+    assert rows_written == 312
+    # 12 states per entity: at least 12 requests per tenant, and no more are made.
+    assert report.requests == len(http_server.requests) == 24
     assert parts.stored() == []
 
 
@@ -351,3 +388,23 @@ def test_rows_written_before_a_restart_are_delivered_after_it(tmp_path: Path, ht
 def test_description_names_broker_and_outbox(parts: Parts, http_server: RecordingServer) -> None:
     assert http_server.url in parts.sink.description
     assert str(parts.outbox_path) in parts.sink.description
+
+
+def test_a_refused_entity_is_dead_lettered_under_the_adapter_that_wrote_it(
+    parts: Parts, http_server: RecordingServer
+) -> None:
+    """Rows of two adapters of one tenant travel in one request; the dead letter names the right one."""
+    parts.sink.write("dortmund", "parking", [ent("garage")])
+    parts.sink.write("dortmund", "lorawan", [ent("bin")])
+    problem = {"title": "Bad", "detail": "no", "status": 400}
+    http_server.script(
+        json_reply(
+            207, {"success": [ent("garage")["id"]], "errors": [{"entityId": ent("bin")["id"], "error": problem}]}
+        )
+    )
+
+    report = parts.sink.deliver()
+
+    assert (report.requests, report.delivered, report.rejected) == (1, 1, 1)
+    (entry,) = read_ndjson(parts.dead_path)
+    assert (entry["adapter"], entry["entity"]["id"]) == ("lorawan", ent("bin")["id"])

@@ -108,6 +108,22 @@ def test_location_must_be_a_geoproperty() -> None:
     only(entity_problems(garage(location=plain)), "location: must be a GeoProperty")
 
 
+def test_every_structural_problem_of_a_property_in_order() -> None:
+    empty = {"type": "Property", "value": None, "observedAt": "today", "unitCode": 1}
+    problems = entity_problems(garage(location=empty))
+    assert problems[:4] == [
+        "location: must be a GeoProperty",
+        "location: Property without a value",
+        "location.observedAt: must be UTC ISO 8601 ending in Z, got 'today'",
+        "location.unitCode: must be a UN/CEFACT code string",
+    ]
+    nan = {"type": "Property", "value": {"type": "Point", "coordinates": [float("nan"), 51.5]}}
+    assert entity_problems(garage(location=nan))[:2] == [
+        "location: must be a GeoProperty",
+        "location: NaN or Infinity is not JSON; the broker would refuse the whole batch",
+    ]
+
+
 def test_swapped_coordinates_out_of_range() -> None:
     # San Francisco as [lat, lon]: the second number cannot be a latitude.
     swapped = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [37.77, -122.42]}}
