@@ -16,13 +16,13 @@ Prints ONE JSON object (or, with ``--markdown``, a table for docs/performance.md
                    replicated to match) and entities per CPU second, and the split parse / normalise /
                    validate per record; for poll kinds also the chunked walk ``run`` streams
                    (normalize_chunks, entities dropped per chunk). Best of two runs in process time.
-* ``encoding``     the JSON encoding of the entities as the outbox and the broker client do it;
-                   orjson for comparison when it happens to be importable (not a dependency).
-* ``sink_broker``  BrokerSink (fresh SQLite outbox in a temp dir + deliver) into the broker double
+* ``encoding``     the JSON encoding of the entities as the outbox and the broker client do it (orjson,
+                   ``encode_entities``), and the stdlib json with the same options for comparison.
+* ``broker_sink``  BrokerSink (fresh SQLite outbox in a temp dir + deliver) into the broker double
                    running in its own process (``python -m adapters.testing``), so the double's CPU
                    does not count against the adapter: entities/s, requests, bytes per entity and the
                    per-write latency from write() until the deliver() that sent it returns.
-* ``sink_file``    FileSink, the same entities and write size, for comparison.
+* ``file_sink``    FileSink, the same entities and write size, for comparison.
 * ``process``      one ``dos-adapters run --once`` process against the double and a local HTTP server
                    serving a large synthetic payload: wall time, CPU seconds and peak RSS (the kernel's
                    rusage of exactly that child); start-up time (``dos-adapters list``) and the RSS of
@@ -65,6 +65,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 
 from adapters.cli import tune_garbage_collector
@@ -621,7 +622,7 @@ def bench_kinds(records: int, uplinks: int, repeat: int, workdir: Path) -> dict[
 
 
 def bench_encoding(entities: Sequence[Entity], batch: int, limits: dict[str, Any]) -> dict[str, Any]:
-    """JSON work of the sink per entity (CPU time): what BrokerSink.write and deliver do, and orjson if present.
+    """JSON work of the sink per entity (CPU time): what BrokerSink.write and the outbox do, against the stdlib.
 
     Like timeit, with the garbage collector off: a collection that happens to fall into one of these short
     loops costs more than the loop and would decide the comparison.
@@ -634,38 +635,32 @@ def bench_encoding(entities: Sequence[Entity], batch: int, limits: dict[str, Any
         gc.enable()
 
 
+_STDLIB_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encoding_figures(entities: Sequence[Entity], batch: int, limits: dict[str, Any]) -> dict[str, Any]:
     count = len(entities)
     batches = [list(entities[i : i + batch]) for i in range(0, count, batch)]
-    dumps_cpu, _, encoded = best_of(3, lambda: [encode_entities(chunk) for chunk in batches])
-    loads_cpu, _, _ = best_of(3, lambda: [json.loads(body) for body in encoded])
+    encode_cpu, _, encoded = best_of(3, lambda: [encode_entities(chunk) for chunk in batches])
+    stdlib_cpu, _, stdlib = best_of(3, lambda: [_STDLIB_ENCODER.encode(chunk).encode() for chunk in batches])
+    orjson_loads_cpu, _, _ = best_of(3, lambda: [orjson.loads(body) for body in encoded])
+    json_loads_cpu, _, _ = best_of(3, lambda: [json.loads(body) for body in encoded])
     max_entities, max_bytes = limits["max_batch_entities"], limits["max_payload_bytes"]
     sized_cpu, _, _ = best_of(
         3, lambda: [body for chunk in batches for _, body in encoded_batches(chunk, max_entities, max_bytes)]
     )
-    figures: dict[str, Any] = {
+    return {
         "entities": count,
         "batch": batch,
         "bytes_per_entity": round(sum(len(body) for body in encoded) / count, 1),
-        "json_dumps_us_per_entity": round(dumps_cpu / count * 1e6, 2),
-        "json_loads_us_per_entity": round(loads_cpu / count * 1e6, 2),
+        "orjson_version": metadata.version("orjson"),
+        "encode_us_per_entity": round(encode_cpu / count * 1e6, 2),
+        "stdlib_encode_us_per_entity": round(stdlib_cpu / count * 1e6, 2),
+        "byte_identical_to_stdlib_here": encoded == stdlib,
+        "orjson_loads_us_per_entity": round(orjson_loads_cpu / count * 1e6, 2),
+        "stdlib_loads_us_per_entity": round(json_loads_cpu / count * 1e6, 2),
         "encoded_batches_us_per_entity": round(sized_cpu / count * 1e6, 2),
     }
-    try:
-        import orjson  # optional: only for the comparison, not a dependency
-    except ImportError:
-        figures["orjson"] = None
-        return figures
-    orjson_cpu, _, fast = best_of(3, lambda: [orjson.dumps(chunk) for chunk in batches])
-    orjson_loads_cpu, _, _ = best_of(3, lambda: [orjson.loads(body) for body in encoded])
-    figures["orjson"] = {
-        "version": metadata.version("orjson"),
-        "dumps_us_per_entity": round(orjson_cpu / count * 1e6, 2),
-        "loads_us_per_entity": round(orjson_loads_cpu / count * 1e6, 2),
-        "dumps_speedup": round(dumps_cpu / orjson_cpu, 1),
-        "byte_identical_to_json_here": fast == encoded,
-    }
-    return figures
 
 
 # ------------------------------------------------------------------------------ servers we start
@@ -1099,25 +1094,21 @@ def _normalize_rows(n: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _encoding_rows(e: dict[str, Any]) -> list[tuple[str, str, str]]:
-    orjson = e.get("orjson")
-    rows = [
+    same = "same bytes" if e["byte_identical_to_stdlib_here"] else "bytes differ"
+    return [
         (
             "encoding",
-            "json.dumps / json.loads per entity (batches of 100)",
-            f"{e['json_dumps_us_per_entity']} / {e['json_loads_us_per_entity']} µs, {e['bytes_per_entity']} bytes",
+            f"encode_entities (orjson {e['orjson_version']}) / stdlib json per entity (batches of 100)",
+            f"{e['encode_us_per_entity']} / {e['stdlib_encode_us_per_entity']} µs, {e['bytes_per_entity']} bytes "
+            f"({same})",
+        ),
+        (
+            "encoding",
+            "orjson.loads (outbox) / json.loads per entity",
+            f"{e['orjson_loads_us_per_entity']} / {e['stdlib_loads_us_per_entity']} µs",
         ),
         ("encoding", "encoded_batches (sizes + body, as write/deliver)", f"{e['encoded_batches_us_per_entity']} µs"),
     ]
-    if orjson:
-        rows.append(
-            (
-                "encoding",
-                f"orjson {orjson['version']} dumps / loads per entity",
-                f"{orjson['dumps_us_per_entity']} / {orjson['loads_us_per_entity']} µs "
-                f"(dumps {orjson['dumps_speedup']} times faster)",
-            )
-        )
-    return rows
 
 
 def _broker_sink_rows(b: dict[str, Any]) -> list[tuple[str, str, str]]:
