@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from adapters.core.adapter import Payload, PayloadError, payload_bytes
 
-__all__ = ["load_json"]
+__all__ = ["load_json", "without_lone_surrogates"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")  # what UTF-8 cannot hold; json.loads lets it pass
@@ -35,30 +36,29 @@ def load_json(payload: Payload) -> Any:
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError(f"not JSON: {error}") from None
     if _SURROGATE_ESCAPE.search(data):
-        document = _replace_lone_surrogates(document)
+        document = without_lone_surrogates(document)
     return document
 
 
-def _fixed(text: str) -> str:
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _replace_lone_surrogates(document: Any) -> Any:
-    """Iterative, because the document may be nested nearly as deep as the interpreter's recursion limit."""
-    if isinstance(document, str):
-        return _fixed(document)
-    pending = [document] if isinstance(document, dict | list) else []
+def without_lone_surrogates(value: Any) -> Any:
+    """Every lone surrogate in ``value``'s strings and keys becomes U+FFFD: it cannot be encoded as UTF-8 and would
+    fail far from the payload. Iterative: the document may be nested nearly as deep as the recursion limit."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    pending = [value] if isinstance(value, dict | list) else []
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
-            items = list(node.items())
+            items = [(_LONE_SURROGATE.sub("\ufffd", key), item) for key, item in node.items()]
             node.clear()
-            node.update((_fixed(key), _fixed(value) if isinstance(value, str) else value) for key, value in items)
-            pending.extend(value for value in node.values() if isinstance(value, dict | list))
+            node.update(items)
+            keys: Iterable[Any] = node.keys()
         else:
-            for index, value in enumerate(node):
-                if isinstance(value, str):
-                    node[index] = _fixed(value)
-                elif isinstance(value, dict | list):
-                    pending.append(value)
-    return document
+            keys = range(len(node))
+        for key in keys:
+            item = node[key]
+            if isinstance(item, str):
+                node[key] = _LONE_SURROGATE.sub("\ufffd", item)
+            elif isinstance(item, dict | list):
+                pending.append(item)
+    return value

@@ -18,12 +18,13 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, Any
 
 import orjson
 
 from adapters.core.adapter import Payload, PayloadError, payload_stream
+from adapters.core.jsonpayload import without_lone_surrogates
 
 __all__ = ["iter_records"]
 
@@ -31,7 +32,6 @@ _SHAPE = "expected an Opendatasoft records response {results: [...]} or an expor
 _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 READ_BYTES = 64 * 1024
 _NEAR_END = 32
 """A decoding error this close to the end of the window may only mean the value goes on beyond it."""
@@ -207,7 +207,7 @@ class _Text:
             if end > len(self.text) - _NEAR_END and self._read():
                 continue  # a number at the window's end may go on ("1" of "1e5")
             if _SURROGATE_ESCAPE.search(self.text, self.pos, end):
-                value = _without_lone_surrogates(value)
+                value = without_lone_surrogates(value)
             self.pos = end
             return value
 
@@ -218,26 +218,3 @@ class _Text:
     def error(self, message: str, at: int | None = None) -> PayloadError:
         position = self._dropped + (self.pos if at is None else at)
         return PayloadError(f"not JSON: {message} at character {position}")
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """A lone surrogate cannot be encoded as UTF-8 and would fail far from the payload: U+FFFD instead."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    pending = [value] if isinstance(value, dict | list) else []
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            items = [(_LONE_SURROGATE.sub("\ufffd", key), item) for key, item in node.items()]
-            node.clear()
-            node.update(items)
-            keys: Iterable[Any] = node.keys()
-        else:
-            keys = range(len(node))
-        for key in keys:
-            item = node[key]
-            if isinstance(item, str):
-                node[key] = _LONE_SURROGATE.sub("\ufffd", item)
-            elif isinstance(item, dict | list):
-                pending.append(item)
-    return value
