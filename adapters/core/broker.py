@@ -412,21 +412,33 @@ class BrokerClient:
                 return
             offset += len(page)
 
-    def upsert(self, tenant: str | None, entities: Sequence[Entity], *, body: bytes | None = None) -> UpsertResult:
+    def upsert(
+        self,
+        tenant: str | None,
+        entities: Sequence[Entity],
+        *,
+        body: bytes | None = None,
+        ids: Sequence[Any] | None = None,
+    ) -> UpsertResult:
         """Send in order; stop at the first transient failure so nothing overtakes what is pending.
 
         ``body``: the entities already encoded as one JSON array (as the outbox stores them); sent as
         it is when it fits into one request and holds each id once, else the entities are encoded anew.
+        ``ids``: with ``body``, the entities' ids in order; a body the broker then takes whole never
+        reads ``entities`` (which may decode ``body`` lazily, as the outbox's do).
         """
         result = UpsertResult()
-        queue: list[tuple[list[Entity], bytes | None]]
-        if body is not None and self._fits_one_request(entities, body):
-            queue = [(list(entities), body)]
+        queue: list[tuple[Sequence[Entity], bytes | None, Sequence[Any] | None]]
+        if body is not None and self._fits_one_request(entities, body, ids):
+            queue = [(entities, body, ids)]
         else:
-            queue = list(encoded_batches(entities, self.max_batch_entities, self.max_payload_bytes))
+            queue = [
+                (batch, encoded, None)
+                for batch, encoded in encoded_batches(entities, self.max_batch_entities, self.max_payload_bytes)
+            ]
         while queue:
-            batch, body = queue.pop(0)
-            outcome = self._send(tenant, batch, result, body)
+            batch, body, batch_ids = queue.pop(0)
+            outcome = self._send(tenant, batch, result, body, batch_ids)
             if outcome is Action.SPLIT:
                 if len(batch) == 1:
                     problem = {
@@ -437,18 +449,27 @@ class BrokerClient:
                     result.rejected.append((batch[0], problem))
                     continue
                 middle = len(batch) // 2
-                queue[:0] = [(batch[:middle], None), (batch[middle:], None)]
+                queue[:0] = [(list(batch[:middle]), None, None), (list(batch[middle:]), None, None)]
             elif outcome is Action.RETRY:
-                result.pending.extend(entity for rest, _ in queue for entity in rest)
+                result.pending.extend(entity for rest, _, _ in queue for entity in rest)
                 break
         return result
 
-    def _fits_one_request(self, entities: Sequence[Entity], body: bytes) -> bool:
+    def _fits_one_request(self, entities: Sequence[Entity], body: bytes, ids: Sequence[Any] | None) -> bool:
         if len(entities) > self.max_batch_entities or len(body) > self.max_payload_bytes:
             return False
-        return len({entity.get("id") for entity in entities}) == len(entities)
+        if ids is None:
+            ids = [entity.get("id") for entity in entities]
+        return len(ids) == len(entities) and len(set(ids)) == len(entities)
 
-    def _send(self, tenant: str | None, batch: list[Entity], result: UpsertResult, body: bytes | None = None) -> Action:
+    def _send(
+        self,
+        tenant: str | None,
+        batch: Sequence[Entity],
+        result: UpsertResult,
+        body: bytes | None = None,
+        ids: Sequence[Any] | None = None,
+    ) -> Action:
         result.requests += 1
         try:
             response = self._post(tenant, encode_entities(batch) if body is None else body)
@@ -467,7 +488,7 @@ class BrokerClient:
         with response:
             policy = policy_for(response.status_code)
             if policy.action is Action.DELIVERED:
-                result.delivered.extend(entity["id"] for entity in batch)
+                result.delivered.extend(ids if ids is not None else [entity["id"] for entity in batch])
             elif policy.action is Action.PARTIAL and self._read_multi_status(response, batch, result):
                 return Action.RETRY
             elif policy.action is Action.RETRY:
@@ -483,7 +504,7 @@ class BrokerClient:
             return policy.action
 
     @staticmethod
-    def _read_multi_status(response: requests.Response, batch: list[Entity], result: UpsertResult) -> bool:
+    def _read_multi_status(response: requests.Response, batch: Sequence[Entity], result: UpsertResult) -> bool:
         """Sort a 207 entity by entity; True when some failed transiently (later batches must wait)."""
         try:
             body = response.json()

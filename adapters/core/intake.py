@@ -71,15 +71,16 @@ class MicroBatcher:
         retry_delay: float = 0.5,
         max_retry_delay: float = 30.0,
     ) -> None:
-        """``max_pending``: messages waiting for the next batch before ``enqueue`` blocks
-        (default ``max_messages``: one batch fills while the previous one commits)."""
+        """``max_pending``: messages waiting for the next batch before ``enqueue`` blocks (default half
+        of ``max_messages``: enough to go on reading while a batch commits, so the next batch still
+        fills; a full second batch waiting in memory only added to the peak at saturation)."""
         self._flush = flush
         self._max_messages = max_messages
         self._max_delay = max_delay
         self._idle_close: float | None = None
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
-        self._queue: queue.Queue[tuple[Message, Done] | None] = queue.Queue(max_pending or max_messages)
+        self._queue: queue.Queue[tuple[Message, Done] | None] = queue.Queue(max_pending or max(1, max_messages // 2))
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS batches (
     body TEXT NOT NULL,
     enqueued_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    ids TEXT
 );
 CREATE INDEX IF NOT EXISTS batches_by_tenant ON batches (tenant, seq);
 """
@@ -48,10 +49,19 @@ class OutboxRow:
     seq: int
     tenant: str
     source: str
-    entities: list[Entity]
+    ids: list[Any]
+    """The entities' ids, in order."""
     attempts: int
     body: str
     """The entities as stored: a compact JSON array, ready to be sent."""
+
+    @property
+    def entities(self) -> list[Entity]:
+        """Decoded anew on each call: a request the broker takes whole needs the ids only, and a
+        backlog's decoded entities held through the request were most of the deliverer's memory."""
+        # orjson reads integers beyond 64 bits as floats (json keeps them): no sensor value comes near.
+        entities: list[Entity] = orjson.loads(self.body)
+        return entities
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class Outbox:
             # Rows are written once and read once, in order: 512 KiB of page cache do (default 2 MiB).
             self._db.execute("PRAGMA cache_size=-512")
             self._db.executescript(_SCHEMA)
+            columns = {name for _, name, *_ in self._db.execute("PRAGMA table_info(batches)")}
+            if "ids" not in columns:  # an outbox of an earlier version: its rows' ids are read from the body
+                self._db.execute("ALTER TABLE batches ADD COLUMN ids TEXT")
         except (OSError, sqlite3.Error) as error:
             raise OutboxError(f"outbox {path}: cannot open: {error}") from None
         self._lock = threading.Lock()
@@ -100,20 +113,23 @@ class Outbox:
         self.append_encoded(
             tenant,
             source,
-            [(len(batch), encode_json(list(batch)).decode("utf-8")) for batch in batches],
+            [([entity.get("id") for entity in batch], encode_json(list(batch)).decode("utf-8")) for batch in batches],
         )
 
-    def append_encoded(self, tenant: str, source: str, batches: Sequence[tuple[int, str]]) -> None:
-        """``append`` for batches already encoded: (entity count, the batch as a compact JSON array)."""
+    def append_encoded(self, tenant: str, source: str, batches: Sequence[tuple[Sequence[Any], str]]) -> None:
+        """``append`` for batches already encoded: (the entities' ids, the batch as a compact JSON array).
+
+        The ids are stored beside the body so that ``head`` need not decode the body to find them."""
         now = datetime.now(UTC).isoformat()
         self._write(
             [
                 (
-                    "INSERT INTO batches (tenant, source, entity_count, body, enqueued_at) VALUES (?, ?, ?, ?, ?)",
-                    (tenant, source, count, body, now),
+                    "INSERT INTO batches (tenant, source, entity_count, body, enqueued_at, ids)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (tenant, source, len(ids), body, now, encode_json(list(ids)).decode("utf-8")),
                 )
-                for count, body in batches
-                if count
+                for ids, body in batches
+                if ids
             ]
         )
 
@@ -135,21 +151,21 @@ class Outbox:
                 return rows
             (tenant,) = oldest
             cursor = self._db.execute(
-                "SELECT seq, source, entity_count, body, attempts FROM batches"
+                "SELECT seq, source, entity_count, body, attempts, ids FROM batches"
                 " WHERE tenant = ? ORDER BY seq LIMIT 1000",
                 (tenant,),
             )
-            for seq, source, count, body, attempts in cursor:
+            for seq, source, count, body, attempts, stored_ids in cursor:
                 size = len(body.encode("utf-8"))  # the limit is in bytes; umlauts take two
                 if rows and (total_entities + count > max_entities or total_bytes + size > max_bytes):
                     break
-                # orjson reads integers beyond 64 bits as floats (json keeps them): no sensor value comes near.
-                entities = orjson.loads(body)
-                row_ids = {entity.get("id") for entity in entities}
+                row_ids = orjson.loads(stored_ids) if stored_ids is not None else None
+                if row_ids is None or len(row_ids) != count:  # a row of an earlier version
+                    row_ids = [entity.get("id") for entity in orjson.loads(body)]
                 if rows and not ids.isdisjoint(row_ids):
                     break
-                rows.append(OutboxRow(seq, tenant, source, entities, attempts, body))
-                ids |= row_ids
+                rows.append(OutboxRow(seq, tenant, source, row_ids, attempts, body))
+                ids.update(row_ids)
                 total_entities += count
                 total_bytes += size
             cursor.close()
@@ -166,11 +182,12 @@ class Outbox:
         if pending:
             statements.append(
                 (
-                    "UPDATE batches SET body = ?, entity_count = ?, attempts = attempts + 1, last_error = ?"
-                    " WHERE seq = ?",
+                    "UPDATE batches SET body = ?, entity_count = ?, ids = ?, attempts = attempts + 1,"
+                    " last_error = ? WHERE seq = ?",
                     (
                         encode_json(list(pending)).decode("utf-8"),
                         len(pending),
+                        encode_json([entity.get("id") for entity in pending]).decode("utf-8"),
                         error,
                         first.seq,
                     ),

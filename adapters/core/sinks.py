@@ -12,17 +12,17 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from adapters.core.broker import BrokerClient, BrokerConfigError, encoded_batches
 from adapters.core.entities import Entity
 from adapters.core.logs import mask_secrets, secret_forms
 from adapters.core.metrics import metrics
-from adapters.core.outbox import Outbox
+from adapters.core.outbox import Outbox, OutboxRow
 
 __all__ = ["BrokerSink", "DeadLetterFile", "DeliveryReport", "FileSink", "Sink"]
 
@@ -137,6 +137,37 @@ class FileSink(_AppendOnlyFile):
         return None
 
 
+class _RowEntities(Sequence[Entity]):
+    """The entities of outbox rows, decoded on first use: a request the broker takes whole needs
+    only their ids, so a draining backlog is never held decoded (its entities were the deliverer's
+    largest share of memory)."""
+
+    def __init__(self, rows: Sequence[OutboxRow]) -> None:
+        self._rows = rows
+        self._count = sum(len(row.ids) for row in rows)
+        self._entities: list[Entity] | None = None
+
+    def _decoded(self) -> list[Entity]:
+        if self._entities is None:
+            self._entities = [entity for row in self._rows for entity in row.entities]
+        return self._entities
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Entity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entity]: ...
+
+    def __getitem__(self, index: int | slice) -> Entity | list[Entity]:
+        return self._decoded()[index]
+
+    def __iter__(self) -> Iterator[Entity]:
+        return iter(self._decoded())
+
+
 class BrokerSink:
     def __init__(
         self,
@@ -163,7 +194,9 @@ class BrokerSink:
     def write(self, tenant: str, source: str, entities: Sequence[Entity]) -> None:
         """Durable once this returns (raises OutboxError otherwise); delivery happens in ``deliver``."""
         batches = encoded_batches(entities, self.client.max_batch_entities, self.client.max_payload_bytes)
-        self.outbox.append_encoded(tenant, source, [(len(batch), body.decode("utf-8")) for batch, body in batches])
+        self.outbox.append_encoded(
+            tenant, source, [([entity.get("id") for entity in batch], body.decode("utf-8")) for batch, body in batches]
+        )
 
     def backoff_remaining(self) -> float:
         return max(0.0, self._next_attempt - time.monotonic())
@@ -186,12 +219,12 @@ class BrokerSink:
                 return report
             while rows := self.outbox.head(self.client.max_batch_entities, self.client.max_payload_bytes):
                 tenant = rows[0].tenant
-                entities = [entity for row in rows for entity in row.entities]
+                entities = _RowEntities(rows)
                 # The rows' stored JSON arrays joined into one: no entity is encoded again.
                 body = b"[" + b",".join(row.body[1:-1].encode("utf-8") for row in rows) + b"]"
                 started = time.monotonic()
                 try:
-                    result = self.client.upsert(tenant, entities, body=body)
+                    result = self.client.upsert(tenant, entities, body=body, ids=[i for row in rows for i in row.ids])
                 except BrokerConfigError as error:
                     self.outbox.record_error(rows, str(error))
                     self._back_off(None)
@@ -205,7 +238,7 @@ class BrokerSink:
                 metrics.broker_requests.inc(result.requests)
                 metrics.delivered.inc(len(result.delivered))
                 # A request may join rows of several adapters of one tenant; each id is in it once.
-                source_of = {entity.get("id"): row.source for row in rows for entity in row.entities}
+                source_of = {entity_id: row.source for row in rows for entity_id in row.ids}
                 for entity, problem in result.rejected:
                     self.dead_letter.reject(
                         adapter=source_of[entity.get("id")],

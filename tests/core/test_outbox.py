@@ -172,6 +172,45 @@ def test_settle_puts_pending_at_the_first_rows_place_and_nothing_overtakes(outbo
     assert status.batches == 3
 
 
+def test_head_reads_ids_from_their_column_and_settle_keeps_them_with_the_pending_body(outbox: Outbox) -> None:
+    outbox.append("t", "s", [[ent("a"), ent("b")], [ent("c")]])
+    rows = outbox.head(1000, 1_000_000)
+    assert [row.ids for row in rows] == [[ent("a")["id"], ent("b")["id"]], [ent("c")["id"]]]
+    outbox.settle(rows, [ent("b"), ent("c")], "503: unavailable")
+    (row,) = outbox.head(1000, 1_000_000)
+    assert row.ids == [ent("b")["id"], ent("c")["id"]]
+    assert names(row.entities) == ["b", "c"]
+
+
+def test_an_outbox_of_the_previous_version_without_ids_is_read_and_extended(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            """
+            CREATE TABLE batches (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, source TEXT NOT NULL,
+                entity_count INTEGER NOT NULL, body TEXT NOT NULL, enqueued_at TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT
+            );
+            CREATE INDEX batches_by_tenant ON batches (tenant, seq);
+            """
+        )
+        db.execute(
+            "INSERT INTO batches (tenant, source, entity_count, body, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+            ("t", "s", 2, json.dumps([ent("a"), ent("b")]), "2026-01-01T00:00:00+00:00"),
+        )
+        db.commit()
+    box = Outbox(path)
+    try:
+        box.append("t", "s", [[ent("a")]])
+        rows = box.head(1000, 1_000_000)
+        assert [row.ids for row in rows] == [[ent("a")["id"], ent("b")["id"]]]  # a is named again: not joined
+        box.settle(rows, [], None)
+        assert [names(row.entities) for row in box.head(1000, 1_000_000)] == [["a"]]
+    finally:
+        box.close()
+
+
 def test_settle_nothing_is_a_no_op(outbox: Outbox) -> None:
     outbox.append("t", "s", [[ent("a")]])
     outbox.settle([], [], None)

@@ -15,7 +15,7 @@ from http_recorder import RecordingServer, Reply, json_reply
 
 from adapters.core.broker import BrokerClient
 from adapters.core.entities import Entity
-from adapters.core.outbox import Outbox
+from adapters.core.outbox import Outbox, OutboxRow
 from adapters.core.sinks import BrokerSink, DeadLetterFile, FileSink
 
 CONTEXT = "http://context-server/dos-adapters.jsonld"
@@ -228,6 +228,23 @@ def test_deliver_sends_the_stored_rows_joined_without_encoding_again(
     (request,) = http_server.requests
     assert request.body == ("[" + ",".join(body[1:-1] for body in bodies) + "]").encode()
     assert request.json() == [ent("a"), ent("b"), ent("c")]
+
+
+def test_a_request_the_broker_takes_whole_never_decodes_the_rows(
+    parts: Parts, http_server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts.sink.write("dortmund", "parking", [ent("a"), ent("b")])
+    parts.sink.write("dortmund", "parking", [ent("c")])
+    http_server.responder = lambda _request: Reply(204)
+
+    def no_decoding(_row: OutboxRow) -> list[Entity]:
+        raise AssertionError("entities decoded for a request the broker took whole")
+
+    monkeypatch.setattr(OutboxRow, "entities", property(no_decoding))
+    report = parts.sink.deliver()
+
+    assert (report.delivered, report.pending, report.requests) == (3, 0, 1)
+    assert sent_ids(http_server) == [[ent("a")["id"], ent("b")["id"], ent("c")["id"]]]
 
 
 def test_rows_with_the_same_entity_go_in_separate_requests(parts: Parts, http_server: RecordingServer) -> None:
