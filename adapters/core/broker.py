@@ -41,6 +41,7 @@ __all__ = [
     "UpsertResult",
     "encode_entities",
     "encode_json",
+    "problem_text",
 ]
 
 log = logging.getLogger("dos_adapters.broker")
@@ -63,13 +64,15 @@ class BrokerQueryError(BrokerError):
     """A query could not be answered; the message says why and what to check."""
 
 
-def _problem_text(response: requests.Response) -> str:
+def problem_text(response: requests.Response) -> str:
+    """``title: detail`` of a ProblemDetails body, else the start of the body."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:200]
     if isinstance(body, Mapping):
-        return ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
+        text = ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
+        return text or json.dumps(body)[:200]
     return str(body)[:200]
 
 
@@ -86,7 +89,7 @@ def _check_query(response: requests.Response, base_url: str, tenant: str | None)
         if "NonExistingTenant" in response.text:
             raise BrokerQueryError(f"tenant {tenant!r} does not exist in the broker (nothing was ever written for it)")
         raise BrokerQueryError(f"{base_url}{ENTITIES_PATH} not found: [broker] url must be the broker root")
-    raise BrokerQueryError(f"the broker answered {status}: {_problem_text(response)}")
+    raise BrokerQueryError(f"the broker answered {status}: {problem_text(response)}")
 
 
 class Action(Enum):

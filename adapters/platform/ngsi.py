@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from adapters.core.broker import BrokerClient, BrokerError
+from adapters.core.broker import BrokerClient, BrokerError, problem_text
 
 __all__ = ["NGSI_LD", "NgsiLdClient", "PlatformError", "problem_text", "problem_type"]
 
@@ -23,18 +23,6 @@ NGSI_LD = "/ngsi-ld/v1"
 
 class PlatformError(Exception):
     """A platform component could not be asked or refused; the message says what to check."""
-
-
-def problem_text(response: requests.Response) -> str:
-    """``title: detail`` of a ProblemDetails body, else the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, Mapping):
-        text = ": ".join(str(body[key]) for key in ("title", "detail") if body.get(key))
-        return text or json.dumps(body)[:200]
-    return str(body)[:200]
 
 
 def problem_type(response: requests.Response) -> str:
