@@ -17,7 +17,6 @@ upsert with ``options=update`` would leave it). Everything but the HTTP is pure.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
 from adapters.core.entities import EntityError, entity_id
-from adapters.core.entity_files import latest_entities
+from adapters.core.entity_files import attribute_value, finite_number, latest_entities
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -119,21 +118,6 @@ def building_urn(building: str, tenant: str) -> str:
         raise SummaryError(str(error)) from None
 
 
-def _value(attribute: Any) -> Any:
-    if isinstance(attribute, Mapping):
-        if attribute.get("type") == "Relationship" or "object" in attribute:
-            return attribute.get("object")
-        if "value" in attribute:
-            return attribute["value"]
-    return attribute
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -153,14 +137,14 @@ def _moment(text: str | None) -> datetime | None:
 
 def _room(entity: Mapping[str, Any]) -> RoomRow:
     times = [t for t in (_observed_at(entity.get(k)) for k in ("co2", "temperature", "relativeHumidity")) if t]
-    date_observed = _text(_value(entity.get("dateObserved")))
+    date_observed = _text(attribute_value(entity.get("dateObserved")))
     return RoomRow(
         id=str(entity["id"]),
-        name=_text(_value(entity.get("name"))) or str(entity["id"]),
-        co2=_number(_value(entity.get("co2"))),
-        air_quality_level=_text(_value(entity.get("airQualityLevel"))),
-        temperature=_number(_value(entity.get("temperature"))),
-        relative_humidity=_number(_value(entity.get("relativeHumidity"))),
+        name=_text(attribute_value(entity.get("name"))) or str(entity["id"]),
+        co2=finite_number(attribute_value(entity.get("co2"))),
+        air_quality_level=_text(attribute_value(entity.get("airQualityLevel"))),
+        temperature=finite_number(attribute_value(entity.get("temperature"))),
+        relative_humidity=finite_number(attribute_value(entity.get("relativeHumidity"))),
         observed_at=max(times, key=lambda t: _moment(t) or datetime.min) if times else date_observed,
     )
 
@@ -176,7 +160,7 @@ def _day_of(end: str | None, tz: ZoneInfo) -> str | None:
 def _meters(entities: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> list[MeterRow]:
     points: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for entity in entities:
-        measurement = _text(_value(entity.get("measurementType"))) or ""
+        measurement = _text(attribute_value(entity.get("measurementType"))) or ""
         for suffix in (READING, DAILY):
             if measurement.endswith(suffix):
                 local = str(entity["id"]).split(":", 4)[-1]
@@ -185,21 +169,21 @@ def _meters(entities: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> list[MeterRo
     rows = []
     for (point, medium), parts in sorted(points.items()):
         reading, daily = parts.get(READING), parts.get(DAILY)
-        names = [_text(_value(e.get("name"))) for e in (reading, daily) if e is not None]
+        names = [_text(attribute_value(e.get("name"))) for e in (reading, daily) if e is not None]
         name = next((n.rsplit(": ", 1)[0] for n in names if n), point)
-        description = _text(_value(reading.get("description"))) if reading is not None else None
+        description = _text(attribute_value(reading.get("description"))) if reading is not None else None
         rows.append(
             MeterRow(
                 point=point,
                 name=name,
                 medium=medium,
                 serial=description.removeprefix("meter number ") if description else None,
-                reading=_number(_value(reading.get("numValue"))) if reading is not None else None,
-                reading_unit=_text(_value(reading.get("unit"))) if reading is not None else None,
+                reading=finite_number(attribute_value(reading.get("numValue"))) if reading is not None else None,
+                reading_unit=_text(attribute_value(reading.get("unit"))) if reading is not None else None,
                 reading_at=_observed_at(reading.get("numValue")) if reading is not None else None,
                 day=_day_of(_observed_at(daily.get("numValue")), tz) if daily is not None else None,
-                consumption=_number(_value(daily.get("numValue"))) if daily is not None else None,
-                consumption_unit=_text(_value(daily.get("unit"))) if daily is not None else None,
+                consumption=finite_number(attribute_value(daily.get("numValue"))) if daily is not None else None,
+                consumption_unit=_text(attribute_value(daily.get("unit"))) if daily is not None else None,
             )
         )
     return rows
@@ -228,17 +212,17 @@ def summarise(entities: Iterable[Mapping[str, Any]], building: str, tz: ZoneInfo
     """The summary of the Building ``building`` (its entity id) from any mix of entities."""
     pool = [e for e in entities if isinstance(e.get("id"), str)]
     own = next((e for e in pool if e["id"] == building and e.get("type") == "Building"), None)
-    rooms = [e for e in pool if e.get("type") == ROOM_TYPE and _value(e.get(ROOM_LINK)) == building]
-    meters = [e for e in pool if e.get("type") == METER_TYPE and _value(e.get(METER_LINK)) == building]
+    rooms = [e for e in pool if e.get("type") == ROOM_TYPE and attribute_value(e.get(ROOM_LINK)) == building]
+    meters = [e for e in pool if e.get("type") == METER_TYPE and attribute_value(e.get(METER_LINK)) == building]
     room_rows = sorted((_room(e) for e in rooms), key=lambda r: (r.name, r.id))
     meter_rows = _meters(meters, tz)
-    categories = _value(own.get("category")) if own is not None else None
+    categories = attribute_value(own.get("category")) if own is not None else None
     return BuildingSummary(
         id=building,
         found=own is not None,
-        name=_text(_value(own.get("name"))) if own is not None else None,
+        name=_text(attribute_value(own.get("name"))) if own is not None else None,
         categories=tuple(c for c in categories if isinstance(c, str)) if isinstance(categories, list) else (),
-        address=_address(_value(own.get("address"))) if own is not None else None,
+        address=_address(attribute_value(own.get("address"))) if own is not None else None,
         rooms=tuple(room_rows),
         meters=tuple(meter_rows),
         totals=tuple(_totals(meter_rows)),

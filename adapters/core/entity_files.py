@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["latest_entities", "read_entity_file"]
+__all__ = ["attribute_value", "finite_number", "latest_entities", "read_entity_file"]
 
 
 def read_entity_file(text: str) -> list[dict[str, Any]]:
@@ -46,3 +47,20 @@ def latest_entities(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         if isinstance(identifier, str):
             merged.setdefault(identifier, {}).update(entity)
     return list(merged.values())
+
+
+def attribute_value(attribute: Any) -> Any:
+    """The value of a normalized attribute (a Relationship's object), or a keyValues one, which is the value."""
+    if isinstance(attribute, Mapping):
+        if attribute.get("type") == "Relationship" or "object" in attribute:
+            return attribute.get("object")
+        if "value" in attribute:
+            return attribute["value"]
+    return attribute
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite JSON number (not a bool); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

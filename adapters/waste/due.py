@@ -14,14 +14,13 @@ Everything else is pure: ``due_bins`` filters and sorts, ``render`` formats a ta
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from adapters.core.broker import MAX_PAGE_SIZE, BrokerClient, BrokerError
-from adapters.core.entity_files import latest_entities
+from adapters.core.entity_files import attribute_value, finite_number, latest_entities
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -56,19 +55,6 @@ class DueBin:
 # -- pure functions ----------------------------------------------------------------------------
 
 
-def _value(attribute: Any) -> Any:
-    """The value of a normalized attribute (or of a keyValues one, which is the value itself)."""
-    if isinstance(attribute, Mapping) and "value" in attribute:
-        return attribute["value"]
-    return attribute
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _tenant_of(identifier: str) -> str | None:
     parts = identifier.split(":")
     return parts[3] if len(parts) >= 5 and parts[:2] == ["urn", "ngsi-ld"] else None
@@ -84,13 +70,13 @@ def _moment(observed_at: str | None) -> datetime | None:
 def _bin(entity: Mapping[str, Any], level: float) -> DueBin:
     filling = entity.get("fillingLevel")
     observed_at = filling.get("observedAt") if isinstance(filling, Mapping) else None
-    geometry = _value(entity.get("location"))
+    geometry = attribute_value(entity.get("location"))
     lon = lat = None
     if isinstance(geometry, Mapping) and geometry.get("type") == "Point":
         coordinates = geometry.get("coordinates")
         if isinstance(coordinates, Sequence) and len(coordinates) >= 2:
-            lon, lat = _number(coordinates[0]), _number(coordinates[1])
-    name, kind = _value(entity.get("name")), _value(entity.get("storedWasteKind"))
+            lon, lat = finite_number(coordinates[0]), finite_number(coordinates[1])
+    name, kind = attribute_value(entity.get("name")), attribute_value(entity.get("storedWasteKind"))
     return DueBin(
         id=str(entity["id"]),
         name=name if isinstance(name, str) and name else str(entity["id"]),
@@ -115,7 +101,7 @@ def due_bins(entities: Iterable[Mapping[str, Any]], threshold: float, *, tenant:
             continue
         if tenant is not None and _tenant_of(identifier) != tenant:
             continue
-        level = _number(_value(entity.get("fillingLevel")))
+        level = finite_number(attribute_value(entity.get("fillingLevel")))
         if level is not None and level >= threshold:
             bins.append(_bin(entity, level))
 
