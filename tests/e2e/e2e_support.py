@@ -30,6 +30,7 @@ import pytest
 import adapters.parking
 from adapters.core.adapter import discover_adapters
 from adapters.testing import BrokerDouble, RecordedRequest
+from adapters.testing.config_toml import config_toml
 from adapters.testing.fake_source import FakeSource
 from adapters.testing.waiting import wait_until as wait_until  # re-exported for the tests
 
@@ -176,16 +177,6 @@ def delivered_ids(double: BrokerDouble) -> Counter[str]:
 # ------------------------------------------------------------------------------ configuration
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))  # a TOML basic string
-    raise TypeError(f"no TOML for {value!r}")
-
-
 @dataclass
 class Site:
     """One deployment directory: its config file, outbox, output and dead-letter files."""
@@ -238,12 +229,7 @@ class Site:
         }
         for name, keys in sections.items():
             document[name] = {**document.get(name, {}), **keys}
-        lines = []
-        for name, keys in document.items():
-            lines.append(f"[{name}]")
-            lines.extend(f"{key} = {_toml_value(value)}" for key, value in keys.items())
-            lines.append("")
-        self.config.write_text("\n".join(lines), encoding="utf-8")
+        self.config.write_text(config_toml(document), encoding="utf-8")
         return self.config
 
 

@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.core.adapter import discover_adapters
 from adapters.core.outbox import Outbox
 from adapters.testing import BrokerDouble
+from adapters.testing.config_toml import config_toml
 from adapters.testing.waiting import wait_until as wait_until  # re-exported for the tests
 
 CLI = shutil.which("dos-adapters", path=os.path.dirname(sys.executable))
@@ -460,27 +461,6 @@ class Publisher:
 # ---------------------------------------------------------------------------- site and adapter
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
-
-
-def toml_document(sections: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = []
-    for name, keys in sections.items():
-        lines.append(f"[{name}]")
-        lines.extend(f"{key} = {_toml(value)}" for key, value in keys.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
 @dataclass
 class Site:
     """One deployment directory (cwd of the adapter): config, device registry, outbox, state, files."""
@@ -544,7 +524,7 @@ class Site:
             "adapters.lorawan.mqtt": {"enabled": mqtt is not None, **(mqtt or {})},
             "adapters.lorawan.webhook": {"enabled": webhook is not None, **(webhook or {})},
         }
-        self.config.write_text(toml_document(sections), encoding="utf-8")
+        self.config.write_text(config_toml(sections), encoding="utf-8")
         return self.config
 
 

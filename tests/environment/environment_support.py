@@ -24,6 +24,7 @@ import pytest
 
 from adapters.core.adapter import discover_adapters
 from adapters.testing import BrokerDouble, RecordedRequest
+from adapters.testing.config_toml import config_toml
 from adapters.testing.fake_source import FakeSource
 from adapters.testing.fake_source import Fault as Fault  # re-exported for the tests
 
@@ -50,18 +51,6 @@ class FakeSources(FakeSource):
 
 
 # ------------------------------------------------------------------------------ deployment
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
 
 
 @dataclass
@@ -92,25 +81,8 @@ class Site:
             **{f"adapters.{name}": {"enabled": False} for name in discover_adapters() if name not in adapters},
         }
         for name, keys in adapters.items():
-            tables = {k: v for k, v in keys.items() if isinstance(v, Mapping)}
-            plain = {k: v for k, v in keys.items() if not isinstance(v, Mapping)}
-            sections[f"adapters.{name}"] = {"enabled": True, "interval": 3600, "jitter": 0, "timeout": 5, **plain}
-            for table, values in tables.items():
-                sections[f"adapters.{name}.{table}"] = values
-        lines = []
-        for name, keys in sections.items():
-            lines.append(f"[{name}]")
-            for key, value in keys.items():
-                if isinstance(value, Mapping):
-                    lines.append(
-                        f"{json.dumps(key)} = {{ "
-                        + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
-                        + " }"
-                    )
-                else:
-                    lines.append(f"{key} = {_toml_value(value)}")
-            lines.append("")
-        self.config.write_text("\n".join(lines), encoding="utf-8")
+            sections[f"adapters.{name}"] = {"enabled": True, "interval": 3600, "jitter": 0, "timeout": 5, **keys}
+        self.config.write_text(config_toml(sections), encoding="utf-8")
         return self.config
 
 
